@@ -1,0 +1,1 @@
+"""Persistence: models, migrations, engine set-up per dialect, and queries."""
