@@ -7,6 +7,7 @@ Create Date: 2026-11-24 21:38:49.104726
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
@@ -496,6 +497,61 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_reversals_operation_id"), ["operation_id"], unique=False
         )
+
+    _reference_data()
+
+
+def _reference_data() -> None:
+    """Rows every database needs: the system actor and the platform's AI features.
+
+    The system actor signs the entries nobody typed (period roll-overs); the
+    feature codes are the ones the ad platform writes its charges with.
+    """
+    staff = sa.table(
+        "staff",
+        sa.column("username", sa.String),
+        sa.column("display_name", sa.String),
+        sa.column("role", sa.String),
+        sa.column("active", sa.Boolean),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+    )
+    op.bulk_insert(
+        staff,
+        [
+            {
+                "username": "system",
+                "display_name": "Credits Desk (automatic)",
+                "role": "system",
+                "active": True,
+                "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+            }
+        ],
+    )
+    features = sa.table(
+        "features",
+        sa.column("code", sa.String),
+        sa.column("name", sa.String),
+        sa.column("description", sa.String),
+        sa.column("enabled", sa.Boolean),
+    )
+    op.bulk_insert(
+        features,
+        [
+            {"code": code, "name": name, "description": text, "enabled": enabled}
+            for code, name, text, enabled in FEATURES
+        ],
+    )
+
+
+FEATURES = [
+    ("ad_image", "Ad image", "Generate an ad image", True),
+    ("video_transcription", "Video transcription", "Transcribe a video", True),
+    ("video_script", "Video script", "Create a video script", True),
+    ("url_brief", "URL brief", "Analyze a URL to generate a brief", True),
+    ("radar_analysis", "Radar analysis", "Analyze an ad in the account with Radar", True),
+    ("review_mining", "Review mining", "Mine customer reviews", True),
+    ("asset_tagging", "Asset tagging", "Tag an uploaded asset (coming soon)", False),
+]
 
 
 def downgrade() -> None:

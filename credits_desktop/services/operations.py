@@ -1,0 +1,278 @@
+"""The frame every staff write runs in: one transaction, idempotency, audit.
+
+:func:`perform` checks that the acting staff member still exists and is active
+(the role is read from the database, never taken from the caller), locks the
+accounts involved, answers a repeated idempotency key with the stored result,
+records the operation (who, when, why, which reference), runs the body, and
+writes an audit event. A refused attempt is audited in a transaction of its own
+so that the refusal is on record while the refused change is not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+
+from credits_desktop.domain.errors import RuleViolation
+from credits_desktop.domain.permissions import Limits, Role
+from credits_desktop.store.database import Database
+from credits_desktop.store.models import Account, AuditEvent, Operation, Setting, Staff
+from credits_desktop.store.types import utcnow
+
+from .book import SYSTEM_USERNAME, AccountBook, lock_accounts
+from .errors import (
+    CreditsDeskError,
+    DatabaseUnavailable,
+    IdempotencyConflict,
+    InvalidInput,
+    PermissionDenied,
+    RuleBroken,
+)
+from .results import OperationResult
+
+log = logging.getLogger(__name__)
+
+MAX_KEY_LENGTH = 100
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The staff member on whose behalf the application acts."""
+
+    staff_id: int
+    username: str
+    display_name: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the body of an operation reports; :func:`perform` adds the ids."""
+
+    status: str
+    message: str
+    credits: int = 0
+    request_id: int | None = None
+    details: dict[str, int | str | None] = field(default_factory=dict)
+
+
+@dataclass
+class WriteContext:
+    """What an operation's body works with, inside the transaction."""
+
+    session: Session
+    staff: Staff
+    role: Role
+    operation: Operation
+    accounts: dict[int, Account]
+    at: datetime
+    limits: Limits
+    system_actor_id: int
+
+    def book(self, account_id: int) -> AccountBook:
+        """The account's book, rolled forward to the operation's time first."""
+        book = AccountBook(
+            self.session,
+            self.accounts[account_id],
+            actor_id=self.staff.id,
+            operation_id=self.operation.id,
+            reason=self.operation.reason,
+            reference=self.operation.reference,
+        )
+        book.roll_to(self.at, self.system_actor_id)
+        return book
+
+
+def fingerprint(kind: str, request: Mapping[str, Any]) -> str:
+    """A digest of what was asked, to tell a retry from a reused key."""
+    canonical = json.dumps({"kind": kind, **request}, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_key(key: str) -> str:
+    key = (key or "").strip()
+    if not key:
+        raise InvalidInput("Every change needs an idempotency key.", "idempotency_key")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput("The idempotency key is too long.", "idempotency_key")
+    return key
+
+
+def load_limits(session: Session) -> Limits:
+    value = session.scalar(select(Setting.value).where(Setting.key == "limits"))
+    if not value:
+        return Limits()
+    data = json.loads(value)
+    return Limits(
+        refund_limit=int(data.get("refund_limit", Limits.refund_limit)),
+        adjust_limit=int(data.get("adjust_limit", Limits.adjust_limit)),
+    )
+
+
+def system_actor_id(session: Session) -> int:
+    found = session.scalar(select(Staff.id).where(Staff.username == SYSTEM_USERNAME))
+    if found is None:
+        raise CreditsDeskError(
+            "This database has no system staff row; run 'credits-desktop db upgrade'."
+        )
+    return found
+
+
+def active_staff(session: Session, actor: Actor) -> Staff:
+    """The acting staff row, refusing a removed or deactivated staff member."""
+    staff = session.get(Staff, actor.staff_id)
+    if staff is None or staff.username != actor.username:
+        raise PermissionDenied("Your staff account was not found; please sign in again.")
+    if not staff.active:
+        raise PermissionDenied(
+            f"The staff account '{staff.username}' is deactivated; ask an admin to restore it."
+        )
+    return staff
+
+
+Body = Callable[[WriteContext], Outcome]
+
+
+def perform(
+    db: Database,
+    actor: Actor,
+    *,
+    kind: str,
+    idempotency_key: str,
+    request: Mapping[str, Any],
+    account_ids: Iterable[int],
+    reason: str,
+    reference: str | None,
+    note: str | None,
+    at: datetime | None,
+    body: Body,
+) -> OperationResult:
+    """Run one staff write (see the module docstring)."""
+    key = check_key(idempotency_key)
+    when = at or utcnow()
+    if when.tzinfo is None:
+        raise InvalidInput("Times must carry a time zone.", "at")
+    digest = fingerprint(kind, request)
+    ids = tuple(sorted(set(account_ids)))
+
+    def work(session: Session) -> OperationResult:
+        staff = active_staff(session, actor)
+        accounts = lock_accounts(session, ids)
+        existing = session.scalar(select(Operation).where(Operation.idempotency_key == key))
+        if existing is not None:
+            if existing.fingerprint != digest:
+                raise IdempotencyConflict(
+                    "This submission key was already used for a different change; "
+                    "nothing was applied. Open the dialog again to make a new change."
+                )
+            return OperationResult.from_json(existing.result, replayed=True)
+        operation = Operation(
+            idempotency_key=key,
+            fingerprint=digest,
+            kind=kind,
+            actor_id=staff.id,
+            account_id=ids[0] if len(ids) == 1 else None,
+            reason=reason[:200],
+            reference=reference,
+            note=note,
+            created_at=when,
+            result="{}",
+        )
+        session.add(operation)
+        session.flush([operation])
+        ctx = WriteContext(
+            session=session,
+            staff=staff,
+            role=Role(staff.role),
+            operation=operation,
+            accounts=accounts,
+            at=when,
+            limits=load_limits(session),
+            system_actor_id=system_actor_id(session),
+        )
+        try:
+            outcome = body(ctx)
+        except RuleViolation as exc:
+            raise RuleBroken(exc.message) from exc
+        result = OperationResult(
+            operation_id=operation.id,
+            kind=kind,
+            status=outcome.status,
+            message=outcome.message,
+            account_ids=ids,
+            credits=outcome.credits,
+            request_id=outcome.request_id,
+            details=outcome.details,
+        )
+        operation.result = result.to_json()
+        for account in accounts.values():
+            account.change_seq += 1
+        session.add(
+            AuditEvent(
+                at=when,
+                actor_id=staff.id,
+                action=kind,
+                outcome=outcome.status,
+                account_id=operation.account_id,
+                operation_id=operation.id,
+                detail=outcome.message[:2000],
+            )
+        )
+        return result
+
+    try:
+        return db.write(work)
+    except PermissionDenied as exc:
+        audit_refusal(db, actor, kind, ids, exc.message, when)
+        raise
+    except CreditsDeskError:
+        raise
+    except IntegrityError as exc:
+        log.exception("integrity error in %s", kind)
+        raise RuleBroken(
+            "The database refused this change because it conflicts with another one; "
+            "nothing was applied. Refresh and try again."
+        ) from exc
+    except DBAPIError as exc:
+        log.exception("database error in %s", kind)
+        raise DatabaseUnavailable(
+            "The database could not complete the change; nothing was applied. "
+            "Check the connection and try again: the same submission applies only once."
+        ) from exc
+
+
+def audit_refusal(
+    db: Database, actor: Actor, action: str, account_ids: tuple[int, ...], message: str,
+    at: datetime,
+) -> None:
+    """Record a refused attempt (best effort: a failure here must not hide the refusal)."""
+
+    def work(session: Session) -> None:
+        exists = session.get(Staff, actor.staff_id) is not None
+        account_id = account_ids[0] if len(account_ids) == 1 else None
+        if account_id is not None and session.get(Account, account_id) is None:
+            account_id = None
+        session.add(
+            AuditEvent(
+                at=at,
+                actor_id=actor.staff_id if exists else None,
+                action=action,
+                outcome="denied",
+                account_id=account_id,
+                detail=message[:2000],
+            )
+        )
+
+    try:
+        db.write(work)
+    except Exception:  # noqa: BLE001 - the refusal itself is what the user must see
+        log.exception("could not audit a refused %s", action)

@@ -1,0 +1,189 @@
+"""Shared fixtures: every database test runs once on SQLite and once on PostgreSQL.
+
+``db_url`` gives each test the address of an empty database migrated to head:
+
+* SQLite: the schema is migrated once per session into a template file, which is
+  copied for each test (a file copy is far cheaper than running the migration).
+* PostgreSQL: a throw-away database ``credits_test_<pid>`` is created and migrated
+  once per session, emptied with TRUNCATE before each test, and dropped at the end.
+  The server comes from ``CREDITS_DESK_TEST_PG``. When it cannot be reached the
+  PostgreSQL half is skipped locally, but fails under CI (``CI=true``) or with
+  ``CREDITS_DESK_REQUIRE_PG=1``, so a broken CI database cannot pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports Qt: tests must never need a display.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import pytest
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.engine import URL
+
+from credits_desktop.store.engine import make_engine, parse_url
+from credits_desktop.store.schema import upgrade
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+DIALECTS = ["sqlite", "postgresql"]
+
+
+def pg_required() -> bool:
+    """Whether an unreachable PostgreSQL must fail the run instead of skipping."""
+    return (
+        os.environ.get("CI", "").lower() == "true"
+        or os.environ.get("CREDITS_DESK_REQUIRE_PG") == "1"
+    )
+
+
+def pg_server_url() -> URL:
+    # Through parse_url so that a plain postgresql:// address gets the psycopg driver.
+    return parse_url(os.environ.get("CREDITS_DESK_TEST_PG", DEFAULT_PG_URL))
+
+
+def pg_unavailable(reason: str) -> NoReturn:
+    message = f"PostgreSQL at {pg_server_url().render_as_string(hide_password=True)}: {reason}"
+    if pg_required():
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head, copied by ``db_url`` for each test."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        upgrade(engine)
+        # Fold the WAL back into the main file so that copying that file alone is enough.
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[Engine]:
+    """An autocommit engine on the server's maintenance database, for CREATE/DROP
+    DATABASE (which cannot run in a transaction). Skips or fails if unreachable."""
+    admin = make_engine(pg_server_url(), pool_size=1).execution_options(
+        isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        admin.dispose()
+        pg_unavailable(f"server not reachable ({type(exc).__name__}: {exc})".strip())
+    yield admin
+    admin.dispose()
+
+
+def create_pg_database(admin: Engine, name: str) -> str:
+    """Create an empty database (replacing a leftover of the same name); return its URL."""
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    return pg_server_url().set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(admin: Engine, name: str) -> None:
+    # FORCE: engines a failed test did not dispose must not keep the database alive.
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_admin: Engine) -> Iterator[tuple[str, list[str]]]:
+    """The session's migrated PostgreSQL database: its URL and its table names."""
+    name = f"credits_test_{os.getpid()}"
+    url = create_pg_database(pg_admin, name)
+    try:
+        engine = make_engine(url, pool_size=1)
+        try:
+            upgrade(engine)
+            tables = [t for t in inspect(engine).get_table_names() if t != "alembic_version"]
+        finally:
+            engine.dispose()
+        yield url, tables
+    finally:
+        drop_pg_database(pg_admin, name)
+
+
+@pytest.fixture(params=DIALECTS, ids=DIALECTS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The address of an empty database at the head revision, fresh for this test."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "credits.db"
+        shutil.copyfile(template, path)
+        return f"sqlite:///{path}"
+    url, tables = request.getfixturevalue("pg_database")
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            quoted = ", ".join(f'"{t}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    try:
+        yield eng
+    finally:
+        eng.dispose()
+
+
+# Passed tests per dialect, counted from the reports themselves so the CI check
+# does not depend on the terminal reporter being active.
+_passed = {"postgresql": 0, "sqlite": 0}
+
+
+def _pg_missing_in_ci(config: pytest.Config) -> bool:
+    return (
+        os.environ.get("CI", "").lower() == "true"
+        and _passed["postgresql"] == 0
+        and not config.option.collectonly
+    )
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" and report.passed:
+        for dialect in DIALECTS:
+            # The dialect id may be combined with other parameters: [sqlite-x], [x-sqlite].
+            if re.search(rf"[\[-]{dialect}[\]-]", report.nodeid):
+                _passed[dialect] += 1
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    terminalreporter.write_line(
+        f"postgresql tests passed: {_passed['postgresql']}, "
+        f"sqlite tests passed: {_passed['sqlite']}"
+    )
+    if _pg_missing_in_ci(config):
+        terminalreporter.write_line(
+            "FAILED: CI=true but no PostgreSQL test passed, so the run fails.",
+            red=True,
+            bold=True,
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Under CI a run where no PostgreSQL test passed is a failure even when nothing
+    # else failed: otherwise a missing server would quietly halve the coverage.
+    if _pg_missing_in_ci(session.config) and session.exitstatus == 0:
+        session.exitstatus = 1
