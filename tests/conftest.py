@@ -62,9 +62,14 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     engine = make_engine(f"sqlite:///{path}")
     try:
         upgrade(engine)
-        # Fold the WAL back into the main file so that copying that file alone is enough.
-        with engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        # Fold the WAL back into the main file so that copying that file alone is
+        # enough. On the raw driver connection: a checkpoint cannot run inside the
+        # transaction SQLAlchemy would open.
+        raw = engine.raw_connection()
+        try:
+            raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            raw.close()
     finally:
         engine.dispose()
     return path

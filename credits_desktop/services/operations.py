@@ -77,19 +77,22 @@ class WriteContext:
     at: datetime
     limits: Limits
     system_actor_id: int
+    books: dict[int, AccountBook] = field(default_factory=dict)
 
     def book(self, account_id: int) -> AccountBook:
-        """The account's book, rolled forward to the operation's time first."""
-        book = AccountBook(
-            self.session,
-            self.accounts[account_id],
-            actor_id=self.staff.id,
-            operation_id=self.operation.id,
-            reason=self.operation.reason,
-            reference=self.operation.reference,
-        )
-        book.roll_to(self.at, self.system_actor_id)
-        return book
+        """The account's book, rolled forward to the operation's time when first opened."""
+        if account_id not in self.books:
+            book = AccountBook(
+                self.session,
+                self.accounts[account_id],
+                actor_id=self.staff.id,
+                operation_id=self.operation.id,
+                reason=self.operation.reason,
+                reference=self.operation.reference,
+            )
+            book.roll_to(self.at, self.system_actor_id)
+            self.books[account_id] = book
+        return self.books[account_id]
 
 
 def fingerprint(kind: str, request: Mapping[str, Any]) -> str:
@@ -274,5 +277,5 @@ def audit_refusal(
 
     try:
         db.write(work)
-    except Exception:  # noqa: BLE001 - the refusal itself is what the user must see
+    except Exception:
         log.exception("could not audit a refused %s", action)
