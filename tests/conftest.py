@@ -22,11 +22,12 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, column, inspect, select, table, text
 from sqlalchemy.engine import URL
+from sqlalchemy.sql.expression import TableClause
 
 from credits_desktop.store.engine import make_engine, parse_url
 from credits_desktop.store.schema import upgrade
@@ -106,40 +107,89 @@ def drop_pg_database(admin: Engine, name: str) -> None:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+class PgBaseline:
+    """What a freshly migrated PostgreSQL database holds, to return to before each test.
+
+    The migrations seed reference rows (the system actor, the AI features), so
+    TRUNCATE alone would leave PostgreSQL emptier than the SQLite template: the rows
+    are put back, and the sequences those inserts advanced are set back to where the
+    migration left them (RESTART IDENTITY rewinds them all to 1).
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        engine = make_engine(url, pool_size=1)
+        try:
+            inspector = inspect(engine)
+            # Parents before children, so the reference rows can be inserted back.
+            names = [
+                name
+                for name, _ in inspector.get_sorted_table_and_fkc_names()
+                if name is not None and name != "alembic_version"
+            ]
+            self.truncate = text(
+                "TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"
+            )
+            self.rows: list[tuple[TableClause, list[dict[str, Any]]]] = []
+            with engine.connect() as conn:
+                for name in names:
+                    tbl = table(name, *(column(c["name"]) for c in inspector.get_columns(name)))
+                    rows = [dict(r) for r in conn.execute(select(tbl)).mappings()]
+                    if rows:
+                        self.rows.append((tbl, rows))
+                # last_value is NULL for a sequence that has not handed out a value yet.
+                self.sequences = conn.execute(
+                    text(
+                        "SELECT format('%I.%I', schemaname, sequencename), last_value"
+                        " FROM pg_sequences WHERE last_value IS NOT NULL"
+                    )
+                ).all()
+        finally:
+            engine.dispose()
+
+    def restore(self) -> None:
+        engine = make_engine(self.url, pool_size=1)
+        try:
+            with engine.begin() as conn:
+                conn.execute(self.truncate)
+                for tbl, rows in self.rows:
+                    conn.execute(tbl.insert(), rows)
+                for sequence, value in self.sequences:
+                    conn.execute(
+                        text("SELECT setval(CAST(:s AS regclass), :v)"), {"s": sequence, "v": value}
+                    )
+        finally:
+            engine.dispose()
+
+
 @pytest.fixture(scope="session")
-def pg_database(pg_admin: Engine) -> Iterator[tuple[str, list[str]]]:
-    """The session's migrated PostgreSQL database: its URL and its table names."""
+def pg_database(pg_admin: Engine) -> Iterator[PgBaseline]:
+    """The session's PostgreSQL database, migrated to head once."""
     name = f"credits_test_{os.getpid()}"
     url = create_pg_database(pg_admin, name)
     try:
         engine = make_engine(url, pool_size=1)
         try:
             upgrade(engine)
-            tables = [t for t in inspect(engine).get_table_names() if t != "alembic_version"]
         finally:
             engine.dispose()
-        yield url, tables
+        yield PgBaseline(url)
     finally:
         drop_pg_database(pg_admin, name)
 
 
 @pytest.fixture(params=DIALECTS, ids=DIALECTS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The address of an empty database at the head revision, fresh for this test."""
+    """The address of a database just as migration to head leaves it (no customer
+    data; only the reference rows the migrations seed), fresh for this test."""
     if request.param == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
         path = tmp_path / "credits.db"
         shutil.copyfile(template, path)
         return f"sqlite:///{path}"
-    url, tables = request.getfixturevalue("pg_database")
-    engine = make_engine(url, pool_size=1)
-    try:
-        with engine.begin() as conn:
-            quoted = ", ".join(f'"{t}"' for t in tables)
-            conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
-    finally:
-        engine.dispose()
-    return url
+    baseline: PgBaseline = request.getfixturevalue("pg_database")
+    baseline.restore()
+    return baseline.url
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from credits_desktop.domain.grants import (
 )
 from credits_desktop.domain.permissions import Action, Verdict, decide
 from credits_desktop.store.database import Database
-from credits_desktop.store.models import Adjustment, LedgerEntry, Refund, Reversal, UsageCharge
+from credits_desktop.store.models import Adjustment, LedgerEntry, Refund, Reversal
 
 from . import validation as v
 from .approvals_queue import create_request
@@ -146,11 +146,9 @@ def apply_reversal(ctx: WriteContext, payload: dict[str, Any]) -> Outcome:
     book = ctx.book(payload["account_id"])
     if isinstance(target, Refund):
         draws = _take_back_refund(ctx, target)
-        charge = ctx.session.get(UsageCharge, target.charge_id)
+        # The charge keeps its (reversed) refund: it counts as handled, not as an
+        # unrefunded failure, since a charge is refunded at most once.
         book.draw(draws, "reversal", ctx.at, charge_id=target.charge_id)
-        if charge is not None and charge.status == "failed":
-            # The failed charge is unrefunded again as far as the customer is concerned.
-            ctx.accounts[target.account_id].unrefunded_failed += 1
         reversal = Reversal(account_id=target.account_id, refund_id=target.id, credits=-size,
                             operation_id=ctx.operation.id, created_at=ctx.at)
         message = f"Reversed refund #{target.id}: took back {size:,} credits."
