@@ -1,14 +1,17 @@
 """Shared fixtures: every database test runs once on SQLite and once on PostgreSQL.
 
-``db_url`` gives each test the address of an empty database migrated to head:
+``db_url`` gives each test the address of a database just as migrating an empty
+one to head leaves it: the schema plus the reference rows the migrations seed
+(system actor, AI features), and no customer data.
 
 * SQLite: the schema is migrated once per session into a template file, which is
   copied for each test (a file copy is far cheaper than running the migration).
 * PostgreSQL: a throw-away database ``credits_test_<pid>`` is created and migrated
-  once per session, emptied with TRUNCATE before each test, and dropped at the end.
-  The server comes from ``CREDITS_DESK_TEST_PG``. When it cannot be reached the
-  PostgreSQL half is skipped locally, but fails under CI (``CI=true``) or with
-  ``CREDITS_DESK_REQUIRE_PG=1``, so a broken CI database cannot pass unnoticed.
+  once per session, reset before each test (TRUNCATE ... RESTART IDENTITY, then the
+  seeded rows put back) and dropped at the end. The server comes from
+  ``CREDITS_DESK_TEST_PG``. When it cannot be reached the PostgreSQL half is skipped
+  locally, but fails under CI (``CI=true``) or with ``CREDITS_DESK_REQUIRE_PG=1``, so
+  a broken CI database cannot pass unnoticed.
 """
 
 from __future__ import annotations
@@ -88,7 +91,9 @@ def pg_admin() -> Iterator[Engine]:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
         admin.dispose()
-        pg_unavailable(f"server not reachable ({type(exc).__name__}: {exc})".strip())
+        # The driver's own message, first line: "connection refused", "no such user"…
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        pg_unavailable(f"server not reachable: {detail}")
     yield admin
     admin.dispose()
 
@@ -98,6 +103,9 @@ def create_pg_database(admin: Engine, name: str) -> str:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
+        # Throw-away data: commits need not wait for the disk (visibility and
+        # locking are unchanged; only crash durability is given up).
+        conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     return pg_server_url().set(database=name).render_as_string(hide_password=False)
 
 
@@ -118,48 +126,48 @@ class PgBaseline:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        engine = make_engine(url, pool_size=1)
-        try:
-            inspector = inspect(engine)
-            # Parents before children, so the reference rows can be inserted back.
-            names = [
-                name
-                for name, _ in inspector.get_sorted_table_and_fkc_names()
-                if name is not None and name != "alembic_version"
-            ]
-            self.truncate = text(
-                "TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"
-            )
-            self.rows: list[tuple[TableClause, list[dict[str, Any]]]] = []
-            with engine.connect() as conn:
-                for name in names:
-                    tbl = table(name, *(column(c["name"]) for c in inspector.get_columns(name)))
-                    rows = [dict(r) for r in conn.execute(select(tbl)).mappings()]
-                    if rows:
-                        self.rows.append((tbl, rows))
-                # last_value is NULL for a sequence that has not handed out a value yet.
-                self.sequences = conn.execute(
-                    text(
-                        "SELECT format('%I.%I', schemaname, sequencename), last_value"
-                        " FROM pg_sequences WHERE last_value IS NOT NULL"
-                    )
-                ).all()
-        finally:
-            engine.dispose()
+        # Kept for the session: one connection instead of one per test.
+        self.engine = make_engine(url, pool_size=1)
+        inspector = inspect(self.engine)
+        # Parents before children, so the reference rows can be inserted back.
+        names = [
+            name
+            for name, _ in inspector.get_sorted_table_and_fkc_names()
+            if name is not None and name != "alembic_version"
+        ]
+        self.truncate = text(
+            "TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"
+        )
+        self.rows: list[tuple[TableClause, list[dict[str, Any]]]] = []
+        with self.engine.connect() as conn:
+            for name in names:
+                tbl = table(name, *(column(c["name"]) for c in inspector.get_columns(name)))
+                rows = [dict(r) for r in conn.execute(select(tbl)).mappings()]
+                if rows:
+                    self.rows.append((tbl, rows))
+            # last_value is NULL for a sequence that has not handed out a value yet.
+            self.sequences = conn.execute(
+                text(
+                    "SELECT format('%I.%I', schemaname, sequencename), last_value"
+                    " FROM pg_sequences WHERE last_value IS NOT NULL"
+                )
+            ).all()
 
     def restore(self) -> None:
-        engine = make_engine(self.url, pool_size=1)
-        try:
-            with engine.begin() as conn:
-                conn.execute(self.truncate)
-                for tbl, rows in self.rows:
-                    conn.execute(tbl.insert(), rows)
-                for sequence, value in self.sequences:
-                    conn.execute(
-                        text("SELECT setval(CAST(:s AS regclass), :v)"), {"s": sequence, "v": value}
-                    )
-        finally:
-            engine.dispose()
+        with self.engine.begin() as conn:
+            # An engine an earlier test left in a transaction would block TRUNCATE
+            # for ever: fail that test's successor loudly instead.
+            conn.execute(text("SET LOCAL lock_timeout = '10s'"))
+            conn.execute(self.truncate)
+            for tbl, rows in self.rows:
+                conn.execute(tbl.insert(), rows)
+            for sequence, value in self.sequences:
+                conn.execute(
+                    text("SELECT setval(CAST(:s AS regclass), :v)"), {"s": sequence, "v": value}
+                )
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -173,7 +181,9 @@ def pg_database(pg_admin: Engine) -> Iterator[PgBaseline]:
             upgrade(engine)
         finally:
             engine.dispose()
-        yield PgBaseline(url)
+        baseline = PgBaseline(url)
+        yield baseline
+        baseline.close()
     finally:
         drop_pg_database(pg_admin, name)
 

@@ -85,9 +85,7 @@ def test_concurrent_writers_do_not_fail(db_url: str) -> None:
     assert count == THREADS * WRITES_PER_THREAD
 
 
-@pytest.mark.parametrize(
-    "url", ["", "   ", "foo", "mysql://x", "sqlite://", "sqlite:///:memory:"]
-)
+@pytest.mark.parametrize("url", ["", "   ", "foo", "mysql://x", "sqlite://", "sqlite:///:memory:"])
 def test_parse_url_rejects_junk(url: str) -> None:
     with pytest.raises(ConfigurationError):
         parse_url(url)
