@@ -10,12 +10,12 @@ from sqlalchemy.orm import Session
 from credits_desktop.domain.periods import validate_billing_day
 from credits_desktop.domain.permissions import Action, Role, decide
 from credits_desktop.store.database import Database
-from credits_desktop.store.models import Account, Plan, Staff
+from credits_desktop.store.models import Account, AuditEvent, Plan, Staff
 from credits_desktop.store.types import utcnow
 
 from . import validation as v
 from .errors import InvalidInput, NotFound, PermissionDenied, RuleBroken
-from .operations import Actor, Outcome, WriteContext, active_staff, perform
+from .operations import Actor, Outcome, WriteContext, active_staff, audit_refusal, perform
 from .results import OperationResult
 
 
@@ -71,7 +71,7 @@ def create_account(
             created_at=when,
         )
         ctx.session.add(account)
-        ctx.session.flush([account])
+        ctx.session.flush()
         ctx.accounts[account.id] = account
         ctx.operation.account_id = account.id
         ctx.book(account.id).touch(when)
@@ -119,13 +119,25 @@ def create_staff(
         row = Staff(username=user, display_name=shown, role=chosen.value, active=True,
                     created_at=utcnow())
         session.add(row)
-        session.flush([row])
+        session.flush()
+        # The first admin signs their own creation: nobody else exists yet.
+        session.add(AuditEvent(at=row.created_at,
+                               actor_id=actor.staff_id if actor is not None else row.id,
+                               action="create_staff", outcome="applied",
+                               detail=f"Added {chosen.value} staff member '{user}'."))
         return Actor(row.id, row.username, row.display_name, Role(row.role))
 
-    return db.write(work)
+    try:
+        return db.write(work)
+    except PermissionDenied as exc:
+        audit_refusal(db, actor, "create_staff", (), exc.message, utcnow())
+        raise
 
 
 def set_staff_active(db: Database, actor: Actor, *, username: str, active: bool) -> None:
+    if not isinstance(active, bool):
+        raise InvalidInput("Say whether the staff member is active or not.", "active")
+
     def work(session: Session) -> None:
         staff = active_staff(session, actor)
         if not decide(Role(staff.role), Action.ADMINISTER).allowed:
@@ -136,8 +148,15 @@ def set_staff_active(db: Database, actor: Actor, *, username: str, active: bool)
         if row.id == staff.id and not active:
             raise RuleBroken("You cannot deactivate yourself.")
         row.active = active
+        verb = "Reactivated" if active else "Deactivated"
+        session.add(AuditEvent(at=utcnow(), actor_id=staff.id, action="set_staff_active",
+                               outcome="applied", detail=f"{verb} staff member '{username}'."))
 
-    db.write(work)
+    try:
+        db.write(work)
+    except PermissionDenied as exc:
+        audit_refusal(db, actor, "set_staff_active", (), exc.message, utcnow())
+        raise
 
 
 def sign_in(db: Database, username: str) -> Actor:

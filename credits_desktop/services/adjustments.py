@@ -114,7 +114,7 @@ def apply_adjustment(ctx: WriteContext, payload: dict[str, Any]) -> Outcome:
         created_at=ctx.at,
     )
     ctx.session.add(adjustment)
-    ctx.session.flush([adjustment])
+    ctx.session.flush()
     book.touch(ctx.at)
     return Outcome(
         status="applied",

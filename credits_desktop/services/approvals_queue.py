@@ -33,7 +33,7 @@ def create_request(
         status="pending",
     )
     ctx.session.add(request)
-    ctx.session.flush([request])
+    ctx.session.flush()
     return Outcome(
         status="requested",
         message=f"{why} Request #{request.id} is waiting for approval; nothing changes "

@@ -29,6 +29,7 @@ from credits_desktop.store.models import Account, CreditGrant, LedgerEntry, Plan
 from .errors import NotFound
 
 SYSTEM_USERNAME = "system"
+MAX_ACCOUNT_ID = 2**31 - 1
 
 
 def lock_accounts(session: Session, account_ids: Iterable[int]) -> dict[int, Account]:
@@ -39,6 +40,11 @@ def lock_accounts(session: Session, account_ids: Iterable[int]) -> dict[int, Acc
     ids = sorted(set(account_ids))
     if not ids:
         return {}
+    # Account ids are INTEGER: PostgreSQL refuses to even compare a larger number
+    # with them ("integer out of range"), and no such account can exist anyway.
+    impossible = [i for i in ids if not 0 < i <= MAX_ACCOUNT_ID]
+    if impossible:
+        raise NotFound(f"There is no account with id {impossible[0]}.")
     stmt = select(Account).where(Account.id.in_(ids)).order_by(Account.id)
     if session.get_bind().dialect.name == "postgresql":
         stmt = stmt.with_for_update()
@@ -175,7 +181,7 @@ class AccountBook:
             operation_id=None if system_actor_id is not None else self.operation_id,
         )
         self.session.add(grant)
-        self.session.flush([grant])
+        self.session.flush()
         self.grants()[grant.id] = grant
         if credits:
             self._entry(

@@ -22,7 +22,7 @@ from credits_desktop.store.models import Feature, FeaturePrice, UsageCharge
 from . import validation as v
 from .book import AccountBook, lock_accounts
 from .errors import IdempotencyConflict, InvalidInput, NotFound, PermissionDenied, RuleBroken
-from .operations import Actor, active_staff, system_actor_id
+from .operations import Actor, active_staff, audit_refusal, system_actor_id
 from .results import ChargeResult
 
 STATUSES = ("succeeded", "failed")
@@ -42,7 +42,10 @@ def record_charge(
     failure_reason: str | None = None,
 ) -> ChargeResult:
     """Record one use of a feature; ``credits`` None means the feature's price."""
+    if isinstance(account_id, bool) or not isinstance(account_id, int):
+        raise InvalidInput("Choose an account.", "account_id")
     ext = v.required_text(external_id, "external_id", "The charge id", max_length=100)
+    feature_code = v.required_text(feature_code, "feature_code", "The feature", max_length=40)
     if status not in STATUSES:
         raise InvalidInput("A charge either succeeded or failed.", "status")
     if credits is not None:
@@ -63,7 +66,8 @@ def record_charge(
         account = lock_accounts(session, [account_id])[account_id]
         existing = session.scalar(select(UsageCharge).where(UsageCharge.external_id == ext))
         if existing is not None:
-            return _replay(session, existing, account_id, feature_code, credits)
+            return _replay(session, existing, account_id, feature_code, credits, status,
+                           model_name, occurred_at)
         if account.status != "active":
             raise RuleBroken(f"Account #{account_id} is {account.status}; it cannot be charged.")
         feature = session.get(Feature, feature_code)
@@ -92,7 +96,7 @@ def record_charge(
             occurred_at=occurred_at,
         )
         session.add(charge)
-        session.flush([charge])
+        session.flush()
         book.draw(draws, "charge", occurred_at, charge_id=charge.id)
         if status == "failed" and cost > 0:
             account.unrefunded_failed += 1
@@ -104,15 +108,25 @@ def record_charge(
             draws=tuple((d.grant_id, d.credits) for d in draws),
         )
 
-    return db.write(work)
+    try:
+        return db.write(work)
+    except PermissionDenied as exc:
+        audit_refusal(db, actor, "record_charge", (account_id,), exc.message, occurred_at)
+        raise
 
 
 def _replay(
     session: Session, existing: UsageCharge, account_id: int, feature_code: str,
-    credits: int | None,
+    credits: int | None, status: str, model: str | None, occurred_at: datetime,
 ) -> ChargeResult:
-    same = existing.account_id == account_id and existing.feature_code == feature_code and (
-        credits is None or credits == existing.credits
+    # Every fact of the charge must match: a resend is the same use, not a new one.
+    same = (
+        existing.account_id == account_id
+        and existing.feature_code == feature_code
+        and (credits is None or credits == existing.credits)
+        and existing.status == status
+        and existing.model == model
+        and existing.occurred_at == occurred_at
     )
     if not same:
         raise IdempotencyConflict(

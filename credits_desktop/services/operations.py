@@ -191,7 +191,7 @@ def perform(
             result="{}",
         )
         session.add(operation)
-        session.flush([operation])
+        session.flush()
         ctx = WriteContext(
             session=session,
             staff=staff,
@@ -254,20 +254,23 @@ def perform(
 
 
 def audit_refusal(
-    db: Database, actor: Actor, action: str, account_ids: tuple[int, ...], message: str,
+    db: Database, actor: Actor | None, action: str, account_ids: tuple[int, ...], message: str,
     at: datetime,
 ) -> None:
-    """Record a refused attempt (best effort: a failure here must not hide the refusal)."""
+    """Record a refused attempt (best effort: a failure here must not hide the refusal).
+
+    ``actor`` is None for an attempt made before anyone signed in (adding the first admin).
+    """
 
     def work(session: Session) -> None:
-        exists = session.get(Staff, actor.staff_id) is not None
+        exists = actor is not None and session.get(Staff, actor.staff_id) is not None
         account_id = account_ids[0] if len(account_ids) == 1 else None
         if account_id is not None and session.get(Account, account_id) is None:
             account_id = None
         session.add(
             AuditEvent(
                 at=at,
-                actor_id=actor.staff_id if exists else None,
+                actor_id=actor.staff_id if actor is not None and exists else None,
                 action=action,
                 outcome="denied",
                 account_id=account_id,

@@ -21,7 +21,7 @@ from credits_desktop.store.types import utcnow
 
 from .book import AccountBook, lock_accounts
 from .errors import InvalidInput, PermissionDenied
-from .operations import Actor, active_staff, system_actor_id
+from .operations import Actor, active_staff, audit_refusal, system_actor_id
 from .results import RollResult
 
 BATCH = 200
@@ -41,7 +41,11 @@ def roll_periods(
         if not decision.allowed:
             raise PermissionDenied(decision.reason)
 
-    db.read(check)
+    try:
+        db.read(check)
+    except PermissionDenied as exc:
+        audit_refusal(db, actor, "roll_periods", (), exc.message, utcnow())
+        raise
     accounts = grants = expired = 0
     after = 0
     while True:

@@ -12,7 +12,7 @@ from credits_desktop.store.database import Database
 from credits_desktop.store.models import CreditPackage
 
 from . import validation as v
-from .errors import NotFound, PermissionDenied, RuleBroken
+from .errors import InvalidInput, NotFound, PermissionDenied, RuleBroken
 from .operations import Actor, Outcome, WriteContext, perform
 from .results import OperationResult
 
@@ -27,6 +27,8 @@ def buy_package(
     idempotency_key: str,
     at: datetime | None = None,
 ) -> OperationResult:
+    if isinstance(account_id, bool) or not isinstance(account_id, int):
+        raise InvalidInput("Choose an account.", "account_id")
     code = v.required_text(package_code, "package_code", "The package", max_length=40)
     ref = v.required_text(payment_reference, "payment_reference", "The payment reference",
                           max_length=v.TICKET_MAX)

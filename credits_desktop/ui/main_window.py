@@ -1,0 +1,425 @@
+"""The main window: find a customer account and look at it.
+
+A search field (email, name or account id prefix; searched 200 ms after the last
+keystroke), the accounts table (paged, sorted in SQL by a header click), a side
+panel with the summary of the account opened with Enter or a double-click, and a
+status bar naming the database, the signed-in staff member and how many accounts
+are loaded. Every database call runs through the window's
+:class:`~credits_desktop.ui.workers.Worker`; failures are shown as a plain
+message in a bar above the table, with a button to try again.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, QTimer, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from credits_desktop.domain.permissions import ROLE_LABELS
+from credits_desktop.services.operations import Actor
+from credits_desktop.services.queries import AccountRow, AccountSummary, account_summary
+from credits_desktop.store.database import Database
+
+from . import accounts_model as am
+from .account_panel import AccountPanel
+from .accounts_model import ACCOUNT_ROLE, AccountsModel, SearchFn
+from .workers import Job, Worker
+
+__all__ = ["SEARCH_DELAY_MS", "AccountsTable", "MainWindow"]
+
+# Long enough that typing an address runs one search, short enough to feel immediate.
+SEARCH_DELAY_MS = 200
+SEARCH_PLACEHOLDER = "Search by email, name or account id"
+PANEL_WIDTH = 380
+
+# Room between a right-aligned number and the left-aligned text of the next column.
+TABLE_STYLE = "QTableView::item { padding-left: 2px; padding-right: 6px; }"
+
+# Typical widest contents, to size the columns before any row is loaded.
+_SAMPLE_TEXT = {
+    am.COL_NAME: "Andersson & O'Brien Marketing Co.",
+    am.COL_EMAIL: "marketing.team@northwind-creative.test",
+    am.COL_PLAN: "Agency",
+    am.COL_PLAN_LEFT: "20,000 / 20,000",
+    am.COL_PURCHASED: "1,000,000",
+    am.COL_TOTAL: "1,000,000",
+    am.COL_NEXT_RESET: "2026-12-31",
+    am.COL_LAST_ACTIVITY: "2026-12-31 23:59",
+}
+
+
+class AccountsTable(QTableView):
+    """The accounts table; says why it is empty instead of showing a blank grid."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._placeholder = ""
+
+    def set_placeholder(self, text: str) -> None:
+        if text != self._placeholder:
+            self._placeholder = text
+            self.viewport().update()
+
+    @property
+    def placeholder(self) -> str:
+        return self._placeholder
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        model = self.model()
+        if self._placeholder and (model is None or model.rowCount() == 0):
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().placeholderText().color())
+            rect = self.viewport().rect().adjusted(24, 24, -24, -24)
+            painter.drawText(
+                rect,
+                int(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop
+                    | Qt.TextFlag.TextWordWrap),
+                self._placeholder,
+            )
+            painter.end()
+
+
+class MainWindow(QMainWindow):
+    """Credits Desk's main window for one database and one signed-in staff member."""
+
+    def __init__(
+        self,
+        db: Database,
+        actor: Actor,
+        *,
+        worker: Worker | None = None,
+        page_size: int = am.PAGE_SIZE,
+        search: SearchFn | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._db = db
+        self._actor = actor
+        self.worker = worker if worker is not None else Worker(self)
+        self._summary_job: Job | None = None
+
+        self.setWindowTitle("Credits Desk")
+        self.resize(1280, 760)
+
+        extra = {} if search is None else {"search": search}
+        self.model = AccountsModel(db, self.worker, self, page_size=page_size, **extra)
+
+        self.search = QLineEdit()
+        self.search.setObjectName("search")
+        self.search.setPlaceholderText(SEARCH_PLACEHOLDER)
+        self.search.setClearButtonEnabled(True)
+        self.search.setToolTip(
+            "Type the start of an email address, a name or an account id (Ctrl+F)"
+        )
+        self.search.installEventFilter(self)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(SEARCH_DELAY_MS)
+        self._debounce.timeout.connect(self._run_search)
+        self.search.textChanged.connect(self._debounce.start)
+        self.search.returnPressed.connect(self._search_now_and_go_to_table)
+
+        self.error_bar = QFrame()
+        self.error_bar.setObjectName("errorBar")
+        self.error_bar.setStyleSheet(
+            "#errorBar { background: #fdecea; border: 1px solid #f1aeb5; border-radius: 4px; }"
+            "#errorBar QLabel { color: #58151c; }"
+        )
+        self.error_text = QLabel()
+        self.error_text.setObjectName("errorText")
+        self.error_text.setWordWrap(True)
+        retry = QPushButton("Try again")
+        retry.setObjectName("retry")
+        retry.clicked.connect(self._retry)
+        bar = QHBoxLayout(self.error_bar)
+        bar.setContentsMargins(10, 6, 6, 6)
+        bar.addWidget(self.error_text, 1)
+        bar.addWidget(retry)
+        self.error_bar.hide()
+
+        self.table = AccountsTable()
+        self.table.setObjectName("accounts")
+        self.table.setModel(self.model)
+        self._set_up_table()
+        self.table.activated.connect(self._open_account)
+
+        self.panel = AccountPanel()
+        self.panel.close_requested.connect(self._close_panel)
+        self.panel.hide()
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(self.panel)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 0)
+        self.splitter.setChildrenCollapsible(False)
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(8, 8, 8, 0)
+        layout.addWidget(self.search)
+        layout.addWidget(self.error_bar)
+        layout.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
+
+        self._set_up_actions()
+        self._set_up_status_bar()
+
+        self.model.loading_changed.connect(self._update_state)
+        self.model.page_loaded.connect(self._page_loaded)
+        self.model.load_failed.connect(self._show_error)
+        self.model.modelReset.connect(self._update_state)
+        self.model.rowsInserted.connect(self._update_state)
+
+        # Setting the sort indicator before enabling sorting makes the view's first
+        # sort() call (which enabling triggers) load the first page by name.
+        header = self.table.horizontalHeader()
+        header.setSortIndicator(am.COL_NAME, Qt.SortOrder.AscendingOrder)
+        self.table.setSortingEnabled(True)
+        self._update_state()
+        self.search.setFocus()
+
+    # -- set-up -----------------------------------------------------------------------
+
+    def _set_up_table(self) -> None:
+        table = self.table
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setAlternatingRowColors(True)
+        table.setWordWrap(False)
+        table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        table.setShowGrid(False)
+        table.setCornerButtonEnabled(False)
+        table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        table.setStyleSheet(TABLE_STYLE)
+        vertical = table.verticalHeader()
+        vertical.hide()
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vertical.setDefaultSectionSize(table.fontMetrics().height() + 10)
+        header = table.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setSectionsMovable(True)
+        header.setStretchLastSection(True)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        metrics = table.fontMetrics()
+        header_metrics = header.fontMetrics()
+        for column, sample in _SAMPLE_TEXT.items():
+            title = am.COLUMNS[column][0]
+            # Room for the text, the cell padding and the header's sort arrow.
+            width = max(metrics.horizontalAdvance(sample) + 24,
+                        header_metrics.horizontalAdvance(title) + 36)
+            header.resizeSection(column, width)
+
+    def _set_up_actions(self) -> None:
+        find = QAction("Find account", self)
+        find.setShortcut(QKeySequence.StandardKey.Find)
+        find.triggered.connect(self.focus_search)
+        refresh = QAction("Refresh", self)
+        refresh.setShortcut(QKeySequence.StandardKey.Refresh)
+        refresh.triggered.connect(self.refresh)
+        close_panel = QAction("Close account summary", self)
+        close_panel.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        close_panel.triggered.connect(self._close_panel)
+        self.addAction(close_panel)
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+
+        file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(quit_action)
+        view_menu = self.menuBar().addMenu("&View")
+        view_menu.addAction(find)
+        view_menu.addAction(refresh)
+        self.find_action = find
+        self.refresh_action = refresh
+
+    def _set_up_status_bar(self) -> None:
+        status = self.statusBar()
+        url = self._db.display_url()
+        self.database_label = QLabel(_elide_middle(url, 70))
+        self.database_label.setObjectName("statusDatabase")
+        self.database_label.setToolTip(f"Database: {url}")
+        role = ROLE_LABELS.get(self._actor.role, str(self._actor.role))
+        self.staff_label = QLabel(f"{self._actor.display_name} · {role}")
+        self.staff_label.setObjectName("statusStaff")
+        self.staff_label.setToolTip(f"Signed in as {self._actor.username}")
+        self.count_label = QLabel()
+        self.count_label.setObjectName("statusCount")
+        status.addWidget(self.count_label, 1)
+        status.addPermanentWidget(self.staff_label)
+        status.addPermanentWidget(_separator())
+        status.addPermanentWidget(self.database_label)
+
+    # -- what the window does ----------------------------------------------------------
+
+    @property
+    def actor(self) -> Actor:
+        return self._actor
+
+    @Slot()
+    def focus_search(self) -> None:
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    @Slot()
+    def refresh(self) -> None:
+        """Read the accounts again (and the open account's summary)."""
+        self.error_bar.hide()
+        self.model.refresh()
+        if self.panel.isVisible() and self.panel.account_id is not None:
+            self._load_summary(self.panel.account_id)
+
+    def status_text(self) -> str:
+        """What the status bar says, left to right (for tests and screen readers)."""
+        return " | ".join(
+            (self.count_label.text(), self.staff_label.text(), self.database_label.text())
+        )
+
+    def open_account(self, row: AccountRow) -> None:
+        """Show the summary of ``row``'s account in the side panel."""
+        self.panel.show_loading(row.id, row.name)
+        if not self.panel.isVisible():
+            self.panel.show()
+            width = max(self.panel.sizeHint().width(), PANEL_WIDTH)
+            self.splitter.setSizes([max(self.splitter.width() - width, 1), width])
+        self._load_summary(row.id)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        # Queries still running finish on their own; their results are not wanted.
+        self._debounce.stop()
+        self.worker.discard_all()
+        super().closeEvent(event)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # Down arrow in the search field moves to the results, as in a browser's list.
+        if (
+            watched is self.search
+            and event.type() == QEvent.Type.KeyPress
+            and event.key() == Qt.Key.Key_Down  # type: ignore[attr-defined]
+        ):
+            self._go_to_table()
+            return True
+        return super().eventFilter(watched, event)
+
+    # -- slots -------------------------------------------------------------------------
+
+    @Slot()
+    def _run_search(self) -> None:
+        self.error_bar.hide()
+        self.model.set_query(self.search.text())
+
+    @Slot()
+    def _search_now_and_go_to_table(self) -> None:
+        if self._debounce.isActive():
+            self._debounce.stop()
+            self._run_search()
+        self._go_to_table()
+
+    def _go_to_table(self) -> None:
+        self.table.setFocus(Qt.FocusReason.OtherFocusReason)
+        if not self.table.currentIndex().isValid() and self.model.rowCount() > 0:
+            self.table.setCurrentIndex(self.model.index(0, 0))
+
+    @Slot()
+    def _retry(self) -> None:
+        self.refresh()
+
+    @Slot(QModelIndex)
+    def _open_account(self, index: QModelIndex) -> None:
+        row = index.data(ACCOUNT_ROLE)
+        if isinstance(row, AccountRow):
+            self.open_account(row)
+
+    def _load_summary(self, account_id: int) -> None:
+        if self._summary_job is not None:
+            self._summary_job.discard()
+        db = self._db
+        job = self.worker.submit(lambda: account_summary(db, account_id))
+        job.succeeded.connect(self._summary_arrived)
+        job.failed.connect(self.panel.show_error)
+        self._summary_job = job
+
+    @Slot(object)
+    def _summary_arrived(self, summary: AccountSummary) -> None:
+        self._summary_job = None
+        self.panel.show_summary(summary)
+
+    @Slot()
+    def _close_panel(self) -> None:
+        if not self.panel.isVisible():
+            return
+        if self._summary_job is not None:
+            self._summary_job.discard()
+            self._summary_job = None
+        self.panel.hide()
+        self.table.setFocus()
+
+    @Slot()
+    def _page_loaded(self) -> None:
+        self.error_bar.hide()
+        self._update_state()
+
+    @Slot(str)
+    def _show_error(self, message: str) -> None:
+        self.error_text.setText(message)
+        self.error_bar.show()
+        self._update_state()
+
+    @Slot()
+    def _update_state(self) -> None:
+        model = self.model
+        count = model.rowCount()
+        noun = "account" if count == 1 else "accounts"
+        if model.is_loading and count == 0:
+            text = "Loading accounts…"
+        elif model.has_failed and count == 0:
+            text = "No accounts loaded"
+        else:
+            text = f"{count:,} {noun} loaded"
+            if model.is_loading:
+                text += ", loading…"
+            elif not model.is_complete and not model.has_failed:
+                text += ", scroll for more"
+        self.count_label.setText(text)
+        self.table.set_placeholder(self._empty_text())
+
+    def _empty_text(self) -> str:
+        model = self.model
+        if model.is_loading:
+            return "Loading accounts…"
+        if model.has_failed:
+            return "The accounts could not be loaded."
+        if model.query.text:
+            return f"No account matches “{model.query.text}”."
+        return "There are no accounts in this database yet."
+
+
+def _separator() -> QFrame:
+    line = QFrame()
+    line.setFrameShape(QFrame.Shape.VLine)
+    line.setFrameShadow(QFrame.Shadow.Sunken)
+    return line
+
+
+def _elide_middle(text: str, limit: int) -> str:
+    """Shorten a long address in the middle, where the least telling part is."""
+    if len(text) <= limit:
+        return text
+    keep = (limit - 1) // 2
+    return f"{text[:keep]}…{text[-(limit - 1 - keep):]}"

@@ -1,0 +1,204 @@
+"""Run database work off the GUI thread and bring its outcome back by signal.
+
+Every call the interface makes to a service goes through :class:`Worker`: the
+function runs on a thread pool, and its result (or a plain message explaining why
+it failed) arrives on the GUI thread through the :class:`Job`'s signals, so
+widgets are only ever touched on the GUI thread and a slow shared database never
+freezes the window.
+
+Errors: a :class:`~credits_desktop.services.errors.CreditsDeskError` (or a domain
+rule violation) carries a message written for staff and is passed on as it is.
+Anything else is a fault: its traceback goes to the log and staff see a short
+plain sentence, never a traceback.
+
+Each job has a sequence number, increasing per worker, and can be discarded: a
+view that starts a newer search discards the older job, whose result is then
+dropped on arrival instead of overwriting the newer one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from sqlalchemy.exc import DBAPIError
+
+from credits_desktop.domain.errors import RuleViolation
+from credits_desktop.services.errors import CreditsDeskError
+from credits_desktop.store.engine import ConfigurationError
+
+__all__ = [
+    "DATABASE_TROUBLE",
+    "UNEXPECTED_TROUBLE",
+    "Job",
+    "ProgressFn",
+    "Worker",
+    "user_message",
+]
+
+log = logging.getLogger(__name__)
+
+# What a long job (opening and filling the demo database) reports: stage, done, total.
+ProgressFn = Callable[[str, int, int], None]
+
+DATABASE_TROUBLE = (
+    "The database could not be reached or refused the request. "
+    "Check the connection and try again."
+)
+UNEXPECTED_TROUBLE = "Something unexpected went wrong. The details were written to the log."
+
+# Errors whose message is written for staff and is shown as it is.
+_PLAIN_ERRORS: tuple[type[Exception], ...] = (CreditsDeskError, RuleViolation)
+
+
+def user_message(exc: BaseException) -> str:
+    """The sentence to show staff for ``exc``; faults are logged with their traceback."""
+    if isinstance(exc, _PLAIN_ERRORS):
+        return str(getattr(exc, "message", "") or exc)
+    if isinstance(exc, ConfigurationError):
+        return str(exc)
+    if isinstance(exc, DBAPIError):
+        log.error("database error in a background job", exc_info=exc)
+        return DATABASE_TROUBLE
+    log.error("unexpected error in a background job", exc_info=exc)
+    return UNEXPECTED_TROUBLE
+
+
+class Job(QObject):
+    """One function running off the GUI thread; its outcome arrives on the GUI thread.
+
+    Exactly one of ``succeeded`` (with the function's return value) or ``failed``
+    (with a plain message) is emitted, then ``finished``; none of them is if the job
+    was discarded first.
+    """
+
+    succeeded = Signal(object)
+    failed = Signal(str)
+    finished = Signal()
+    # stage, done, total: only for functions started with Worker.submit_reporting.
+    progressed = Signal(str, int, int)
+
+    # Emitted on the pool thread; queued to the GUI thread that owns the job.
+    _outcome = Signal(bool, object)
+    _progress = Signal(str, int, int)
+
+    def __init__(self, seq: int, on_settled: Callable[[Job], None]) -> None:
+        super().__init__()
+        self.seq = seq
+        self._discarded = False
+        self._settled = False
+        self._on_settled = on_settled
+        # Queued explicitly: the emitting thread is never the one that owns the job.
+        self._outcome.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
+        self._progress.connect(self._relay_progress, Qt.ConnectionType.QueuedConnection)
+
+    @property
+    def discarded(self) -> bool:
+        return self._discarded
+
+    @property
+    def settled(self) -> bool:
+        """Whether the function has finished and its outcome reached the GUI thread."""
+        return self._settled
+
+    def discard(self) -> None:
+        """Drop this job's outcome: a newer job supersedes it. It still runs to the end
+        (a database query cannot be interrupted safely), but nothing is emitted."""
+        self._discarded = True
+
+    def report(self, stage: str, done: int, total: int) -> None:
+        """Progress from the running function; thread-safe (forwarded by signal)."""
+        self._progress.emit(stage, done, total)
+
+    @Slot(str, int, int)
+    def _relay_progress(self, stage: str, done: int, total: int) -> None:
+        if not self._discarded and not self._settled:
+            self.progressed.emit(stage, done, total)
+
+    @Slot(bool, object)
+    def _deliver(self, ok: bool, payload: object) -> None:
+        self._settled = True
+        try:
+            if self._discarded:
+                return
+            if ok:
+                self.succeeded.emit(payload)
+            else:
+                self.failed.emit(str(payload))
+            self.finished.emit()
+        finally:
+            self._on_settled(self)
+
+
+class _Task(QRunnable):
+    """The pool's side of a job: run the function, hand the outcome to the job."""
+
+    def __init__(self, job: Job, work: Callable[[], object]) -> None:
+        super().__init__()
+        self.setAutoDelete(True)
+        self._job = job
+        self._work = work
+
+    def run(self) -> None:
+        try:
+            value = self._work()
+        except BaseException as exc:
+            # Even SystemExit or KeyboardInterrupt raised in the function: the job must
+            # settle, or its view would wait for it for ever.
+            # Turned into words here, on the pool thread, so that the exception (and the
+            # session or connection its traceback holds on to) is released right away.
+            self._job._outcome.emit(False, user_message(exc))
+        else:
+            self._job._outcome.emit(True, value)
+
+
+class Worker(QObject):
+    """Runs functions (service calls) on its own thread pool, one :class:`Job` each.
+
+    Owned by a window or dialog; destroying it waits for its running functions, so
+    none outlives the window whose database it uses.
+    """
+
+    def __init__(self, parent: QObject | None = None, *, max_threads: int = 4) -> None:
+        super().__init__(parent)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(max_threads)
+        self._seq = itertools.count(1)
+        # Jobs whose outcome has not reached the GUI thread yet. Holding them here
+        # keeps them alive whoever else lets go of them.
+        self._active: set[Job] = set()
+
+    def submit(self, work: Callable[[], object]) -> Job:
+        """Run ``work()`` on the pool; connect to the returned job's signals."""
+        job = Job(next(self._seq), self._settle)
+        self._active.add(job)
+        self._pool.start(_Task(job, work))
+        return job
+
+    def submit_reporting(self, work: Callable[[ProgressFn], object]) -> Job:
+        """Run ``work(report)``; each ``report(stage, done, total)`` it makes arrives
+        as the job's ``progressed`` signal on the GUI thread."""
+        job = Job(next(self._seq), self._settle)
+        self._active.add(job)
+        self._pool.start(_Task(job, lambda: work(job.report)))
+        return job
+
+    @property
+    def busy(self) -> bool:
+        """Whether some job has not delivered its outcome yet."""
+        return bool(self._active)
+
+    def wait_for_done(self, msecs: int = -1) -> bool:
+        """Block until every running function has returned (their outcomes are still
+        delivered later, by the event loop). For shutdown and tests."""
+        return bool(self._pool.waitForDone(msecs))
+
+    def discard_all(self) -> None:
+        """Drop the outcome of every job still under way (the window is closing)."""
+        for job in self._active:
+            job.discard()
+
+    def _settle(self, job: Job) -> None:
+        self._active.discard(job)
