@@ -4,8 +4,8 @@ A refund gives back at most what a charge cost, once per charge (a unique
 constraint on ``refunds.charge_id`` holds that even against a buggy client).
 The credits go back to the grants the charge drew from while those are live,
 otherwise into a new non-expiring refund grant (``domain.grants.plan_refund``).
-Within the acting role's limit a refund applies at once; above it, or for a
-charge that did not fail, it becomes a request for approval.
+Within the acting role's limit (on the refund's total) a refund applies at once;
+above it, or when a charge in it did not fail, it becomes a request for approval.
 """
 
 from __future__ import annotations
@@ -121,21 +121,19 @@ def _reason_text(payload: dict[str, Any]) -> str:
 
 def _refund_or_request(ctx: WriteContext, payload: dict[str, Any]) -> Outcome:
     plan = _checked_items(ctx, payload)
-    needs_request: list[str] = []
-    for charge, amount in plan:
-        decision = decide(
-            ctx.role,
-            Action.REFUND,
-            credits=amount,
-            charge_failed=charge.status == "failed",
-            limits=ctx.limits,
-        )
-        if decision.verdict is Verdict.DENY:
-            raise PermissionDenied(decision.reason)
-        if decision.verdict is Verdict.REQUEST:
-            needs_request.append(decision.reason)
-    if needs_request:
-        total = sum(amount for _, amount in plan)
+    total = sum(amount for _, amount in plan)
+    # The limit is on what one refund gives back in all, not on each charge in it:
+    # otherwise many charges at once would move any amount without a second look.
+    decision = decide(
+        ctx.role,
+        Action.REFUND,
+        credits=total,
+        charge_failed=all(charge.status == "failed" for charge, _ in plan),
+        limits=ctx.limits,
+    )
+    if decision.verdict is Verdict.DENY:
+        raise PermissionDenied(decision.reason)
+    if decision.verdict is Verdict.REQUEST:
         return create_request(
             ctx,
             kind="refund",
@@ -144,7 +142,7 @@ def _refund_or_request(ctx: WriteContext, payload: dict[str, Any]) -> Outcome:
             payload=payload,
             summary=f"Refund {total:,} credits on {len(plan)} charge(s), ticket "
             f"{payload['ticket']}",
-            why=needs_request[0],
+            why=decision.reason,
         )
     return apply_refund(ctx, payload, plan)
 
