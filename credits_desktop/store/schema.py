@@ -13,6 +13,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -48,7 +49,11 @@ class SchemaState:
         if self.current is None or self.current == self.head:
             return False
         script = ScriptDirectory.from_config(alembic_config())
-        return script.get_revision(self.current) is None
+        try:
+            return script.get_revision(self.current) is None
+        except CommandError:
+            # Alembic raises, rather than answering None, for a revision it never heard of.
+            return True
 
 
 def schema_state(engine: Engine) -> SchemaState:
