@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from conftest import only_on
 from PySide6.QtWidgets import QApplication, QDialog
 from pytestqt.qtbot import QtBot
 from services.factories import World
@@ -70,11 +71,10 @@ def test_the_launcher_opens_the_database_signs_in_and_shows_the_main_window(
     assert window.database_label.toolTip() == f"Database: {launcher.db.display_url()}"
 
 
+@only_on("sqlite")
 def test_on_sqlite_the_staff_member_signs_in_with_the_dialog(
     qtbot: QtBot, world: World, db_url: str, launchers: list[Launcher]
 ) -> None:
-    if world.db.is_postgresql:
-        pytest.skip("PostgreSQL signs in with the database login")
     launcher = launch(launchers, db_url)
     launcher.start()
     qtbot.waitUntil(lambda: launcher.sign_in_dialog is not None
@@ -87,11 +87,10 @@ def test_on_sqlite_the_staff_member_signs_in_with_the_dialog(
     assert shown.args[0].actor == world.finance
 
 
+@only_on("sqlite")
 def test_cancelling_the_sign_in_ends_the_application_quietly(
     qtbot: QtBot, world: World, db_url: str, launchers: list[Launcher]
 ) -> None:
-    if world.db.is_postgresql:
-        pytest.skip("PostgreSQL signs in with the database login")
     launcher = launch(launchers, db_url)
     launcher.start()
     qtbot.waitUntil(lambda: launcher.sign_in_dialog is not None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import only_on
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox
 from pytestqt.qtbot import QtBot
@@ -69,9 +70,8 @@ def test_without_staff_the_dialog_explains_what_to_do(qtbot: QtBot, db: Database
     assert not dialog.sign_in_button_enabled
 
 
+@only_on("postgresql")
 def test_on_postgresql_the_database_login_is_the_staff_member(world: World) -> None:
-    if not world.db.is_postgresql:
-        pytest.skip("SQLite has no database logins")
     login = world.db.engine.url.username
     with pytest.raises(PermissionDenied) as refused:
         login_from_database(world.db)
