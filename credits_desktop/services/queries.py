@@ -489,7 +489,7 @@ def account_summary(
         ).one_or_none()
         if row is None:
             raise NotFound(f"There is no account with id {aid}.")
-        account, plan = row.tuple()
+        account, plan = row
         views = [
             GrantView(id=g.id, source=GrantSource(g.source), remaining=g.remaining,
                       expires_at=g.expires_at, created_at=g.created_at)

@@ -309,7 +309,7 @@ def test_filters_and_counts(env: Env) -> None:
     # Some account is below 600 only because its ended period's plan credits are
     # still in the cached plan balance: the filter must go by the total shown.
     cached: dict[int, int] = env.db.read(
-        lambda s: dict(s.execute(select(Account.id, Account.plan_balance)).tuples().all())
+        lambda s: dict(s.execute(select(Account.id, Account.plan_balance)).all())
     )
     assert any(r.total < 600 <= r.total + cached[r.id] for r in expected.values()
                if r.next_reset is not None and r.next_reset <= AT)
@@ -588,7 +588,7 @@ def test_charges_page_filters_and_keyset(env: Env) -> None:
 
     charges = env.db.read(raw)
     db_names: dict[str, str] = env.db.read(
-        lambda s: dict(s.execute(text("SELECT code, name FROM features")).tuples().all())
+        lambda s: dict(s.execute(text("SELECT code, name FROM features")).all())
     )
     mid = same_time + timedelta(hours=1)
     cases: list[tuple[dict[str, Any], Callable[[tuple[Any, ...]], bool]]] = [
