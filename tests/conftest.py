@@ -17,6 +17,7 @@ one to head leaves it: the schema plus the reference rows the migrations seed
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 # Before anything imports Qt: tests must never need a display.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -170,22 +171,29 @@ class PgBaseline:
         self.engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def pg_database(pg_admin: Engine) -> Iterator[PgBaseline]:
-    """The session's PostgreSQL database, migrated to head once."""
-    name = f"credits_test_{os.getpid()}"
-    url = create_pg_database(pg_admin, name)
+@contextmanager
+def migrated_pg_database(admin: Engine, suffix: str = "") -> Iterator[str]:
+    """A new PostgreSQL database of this test process, migrated to head; dropped after."""
+    name = f"credits_test_{os.getpid()}{suffix}"
+    url = create_pg_database(admin, name)
     try:
         engine = make_engine(url, pool_size=1)
         try:
             upgrade(engine)
         finally:
             engine.dispose()
+        yield url
+    finally:
+        drop_pg_database(admin, name)
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_admin: Engine) -> Iterator[PgBaseline]:
+    """The session's PostgreSQL database, migrated to head once."""
+    with migrated_pg_database(pg_admin) as url:
         baseline = PgBaseline(url)
         yield baseline
         baseline.close()
-    finally:
-        drop_pg_database(pg_admin, name)
 
 
 @pytest.fixture(params=DIALECTS, ids=DIALECTS)

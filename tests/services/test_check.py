@@ -15,7 +15,6 @@ its unique key.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import DIALECTS, create_pg_database, drop_pg_database
+from conftest import DIALECTS, migrated_pg_database
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
@@ -38,7 +37,6 @@ from credits_desktop.services.refunds import RefundItem, refund_charges
 from credits_desktop.services.reversals import reverse
 from credits_desktop.store.database import Database
 from credits_desktop.store.engine import make_engine
-from credits_desktop.store.schema import upgrade
 
 from .factories import World, charge, key, open_account, open_world, scalar
 
@@ -174,19 +172,10 @@ def healthy(
         yield Healthy(url, ids)
         return
     admin: Engine = request.getfixturevalue("pg_admin")
-    name = f"credits_test_{os.getpid()}_check"
-    url = create_pg_database(admin, name)
-    try:
-        engine = make_engine(url, pool_size=1)
-        try:
-            upgrade(engine)
-        finally:
-            engine.dispose()
+    with migrated_pg_database(admin, "_check") as url:
         with open_world(url) as world:
             ids = build_healthy(world)
         yield Healthy(url, ids)
-    finally:
-        drop_pg_database(admin, name)
 
 
 def test_healthy_database_passes(healthy: Healthy) -> None:

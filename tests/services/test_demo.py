@@ -12,13 +12,14 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DIALECTS, create_pg_database, drop_pg_database, pg_server_url
+from conftest import DIALECTS, migrated_pg_database, pg_server_url
 from sqlalchemy import Engine, inspect, text
 
 from credits_desktop.domain.permissions import HUMAN_ROLES
@@ -36,7 +37,6 @@ from credits_desktop.services.errors import (
 from credits_desktop.services.purchases import buy_package
 from credits_desktop.services.refunds import RefundItem, refund_charges
 from credits_desktop.store.database import Database
-from credits_desktop.store.engine import make_engine
 from credits_desktop.store.schema import upgrade
 
 NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
@@ -96,38 +96,28 @@ class Pair:
 def pair(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[Pair]:
     """Built once per dialect; the tests that use it only read, or are refused."""
-    urls: list[str] = []
-    cleanup = []
-    if request.param == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        folder = tmp_path_factory.mktemp("demo")
-        for name in ("first.db", "second.db"):
-            shutil.copyfile(template, folder / name)
-            urls.append(f"sqlite:///{folder / name}")
-    else:
-        admin: Engine = request.getfixturevalue("pg_admin")
-        for suffix in ("first", "second"):
-            name = f"credits_test_{os.getpid()}_demo_{suffix}"
-            urls.append(create_pg_database(admin, name))
-            cleanup.append(name)
-            engine = make_engine(urls[-1], pool_size=1)
-            try:
-                upgrade(engine)
-            finally:
-                engine.dispose()
-    first, second = Database.open(urls[0]), Database.open(urls[1])
-    try:
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            template: Path = request.getfixturevalue("sqlite_template")
+            folder = tmp_path_factory.mktemp("demo")
+            urls = []
+            for name in ("first.db", "second.db"):
+                shutil.copyfile(template, folder / name)
+                urls.append(f"sqlite:///{folder / name}")
+        else:
+            admin: Engine = request.getfixturevalue("pg_admin")
+            urls = [
+                stack.enter_context(migrated_pg_database(admin, f"_demo_{suffix}"))
+                for suffix in ("first", "second")
+            ]
+        first = stack.enter_context(closing(Database.open(urls[0])))
+        second = stack.enter_context(closing(Database.open(urls[1])))
         before = indexes(first.engine)
         stages: list[tuple[str, int, int]] = []
         summary = generate_demo(first, **SIZE, cross_check=True,
                                 progress=lambda *a: stages.append(a))
         generate_demo(second, **SIZE)
         yield Pair(first, second, summary, before, stages)
-    finally:
-        first.close()
-        second.close()
-        for name in cleanup:
-            drop_pg_database(request.getfixturevalue("pg_admin"), name)
 
 
 def test_demo_data_obey_every_rule(pair: Pair) -> None:
@@ -334,17 +324,8 @@ def replay_url(request: pytest.FixtureRequest, db_url: str, tmp_path: Path) -> I
         yield f"sqlite:///{tmp_path / 'replay.db'}"
         return
     admin: Engine = request.getfixturevalue("pg_admin")
-    name = f"credits_test_{os.getpid()}_demo_replay"
-    url = create_pg_database(admin, name)
-    try:
-        engine = make_engine(url, pool_size=1)
-        try:
-            upgrade(engine)
-        finally:
-            engine.dispose()
+    with migrated_pg_database(admin, "_demo_replay") as url:
         yield url
-    finally:
-        drop_pg_database(admin, name)
 
 
 def demo_actions(db: Database, account_id: int) -> list[tuple[Any, ...]]:
