@@ -31,7 +31,7 @@ from .results import OperationResult
 from .reversals import apply_reversal
 
 APPLIERS: dict[str, Callable[[WriteContext, dict[str, Any]], Outcome]] = {
-    "refund": lambda ctx, payload: apply_refund(ctx, payload),
+    "refund": apply_refund,
     "adjustment": apply_adjustment,
     "reversal": apply_reversal,
 }
@@ -131,7 +131,7 @@ def _body(ctx: WriteContext, request_id: int, approve: bool, comment: str | None
     except (CreditsDeskError, RuleViolation) as exc:
         savepoint.rollback()
         ctx.books.clear()  # the rolled-back savepoint invalidated what they hold
-        reason = exc.message if isinstance(exc, CreditsDeskError | RuleViolation) else str(exc)
+        reason = exc.message
         request.status = "failed"
         request.failure_reason = reason[:500]
         return Outcome(
