@@ -9,7 +9,6 @@ below zero, with the same permission as the original action.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -48,7 +47,6 @@ from .factories import (
     grants_of,
     key,
     ledger_of,
-    open_world,
     plan_grant,
     purchase_grant,
     refund,
@@ -58,14 +56,6 @@ from .factories import (
     reverse_refund,
     table_counts,
 )
-
-
-@pytest.fixture
-def world(db_url: str) -> Iterator[World]:
-    with open_world(db_url) as w:
-        yield w
-        assert_invariants(w.db)
-
 
 # -- approvals -------------------------------------------------------------------------
 

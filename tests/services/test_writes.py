@@ -8,7 +8,7 @@ ends by checking that the cached balances still equal the ledger.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -76,14 +76,6 @@ from .factories import (
     request_row,
     table_counts,
 )
-
-
-@pytest.fixture
-def world(db_url: str) -> Iterator[World]:
-    with open_world(db_url) as w:
-        yield w
-        assert_invariants(w.db)
-
 
 # -- record_charge ---------------------------------------------------------------------
 
