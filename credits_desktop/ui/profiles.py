@@ -1,0 +1,300 @@
+"""Saved database connections ("profiles"): what they hold, their address, where they live.
+
+A :class:`ConnectionProfile` names one database: a SQLite file, or a PostgreSQL
+server with its login and TLS settings. :func:`validate` says in plain sentences
+what is wrong with one, and :func:`to_url` turns it into the SQLAlchemy address the
+rest of the application opens (built with ``URL.create``, so a ``@`` or ``/`` in a
+login, password or database name is escaped properly).
+
+:class:`ProfileStore` keeps the profiles in the application's ``QSettings`` and
+remembers the last one used. A password never goes there: it goes to the operating
+system's keyring (the ``keyring`` library). A computer without a usable keyring (a
+headless server, a bare Linux session) is not an error: the password is simply not
+remembered, and the store says so in a plain message so that the dialog can ask
+for it each time.
+
+No widgets here: the dialog is :mod:`credits_desktop.ui.connection_dialog`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Final
+
+import keyring
+import keyring.errors
+from PySide6.QtCore import QSettings
+from sqlalchemy.engine import URL
+
+__all__ = [
+    "KEYRING_SERVICE",
+    "KEYRING_UNAVAILABLE",
+    "KINDS",
+    "SETTINGS_APPLICATION",
+    "SETTINGS_ORGANISATION",
+    "SSL_MODES",
+    "ConnectionProfile",
+    "ProfileStore",
+    "to_url",
+    "validate",
+]
+
+log = logging.getLogger(__name__)
+
+SETTINGS_ORGANISATION: Final = "Credits Desk"
+SETTINGS_APPLICATION: Final = "credits-desktop"
+KEYRING_SERVICE: Final = "credits-desktop"
+
+SQLITE: Final = "sqlite"
+POSTGRESQL: Final = "postgresql"
+KINDS: Final = (SQLITE, POSTGRESQL)
+SSL_MODES: Final = ("disable", "prefer", "require", "verify-full")
+DEFAULT_PORT: Final = 5432
+
+KEYRING_UNAVAILABLE: Final = (
+    "Passwords cannot be remembered on this computer (no system keyring is available); "
+    "you will be asked for the password each time."
+)
+
+# QSettings keys.
+_ARRAY = "connections/profiles"
+_LAST_USED = "connections/last_used"
+_FIELDS = ("name", "kind", "path", "host", "port", "database", "user", "sslmode",
+           "ssl_root_cert")
+
+
+@dataclass(frozen=True)
+class ConnectionProfile:
+    """One saved database connection (never its password)."""
+
+    name: str
+    kind: str = SQLITE  # 'sqlite' or 'postgresql'
+    path: str = ""  # the SQLite file
+    host: str = ""
+    port: int = DEFAULT_PORT
+    database: str = ""
+    user: str = ""
+    sslmode: str = "prefer"
+    ssl_root_cert: str | None = None  # a CA certificate file, for verify-full
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.kind == POSTGRESQL
+
+    def describe(self) -> str:
+        """A short line for lists: where the profile points."""
+        if self.is_postgresql:
+            login = f"{self.user}@" if self.user else ""
+            return f"PostgreSQL {login}{self.host}:{self.port}/{self.database}"
+        return f"SQLite {self.path}"
+
+
+def validate(profile: ConnectionProfile) -> list[str]:
+    """What is wrong with ``profile``, one plain sentence each; empty when usable."""
+    problems: list[str] = []
+    if not profile.name.strip():
+        problems.append("Give the connection a name.")
+    if profile.kind == SQLITE:
+        path = profile.path.strip()
+        if not path:
+            problems.append("Choose the SQLite database file.")
+        elif not Path(path).expanduser().is_file():
+            # SQLite would quietly create an empty file after a typo in the path.
+            problems.append(f"There is no database file at {path}.")
+    elif profile.kind == POSTGRESQL:
+        if not profile.host.strip():
+            problems.append("Enter the PostgreSQL server's host name or address.")
+        if not 1 <= profile.port <= 65535:
+            problems.append("The port must be a number from 1 to 65535.")
+        if not profile.database.strip():
+            problems.append("Enter the name of the database.")
+        if not profile.user.strip():
+            problems.append("Enter the database login (user name).")
+        if profile.sslmode not in SSL_MODES:
+            problems.append(f"Unknown SSL mode '{profile.sslmode}'.")
+        cert = (profile.ssl_root_cert or "").strip()
+        if profile.sslmode == "verify-full":
+            if not cert:
+                problems.append("SSL mode verify-full needs the server's CA certificate file.")
+            elif not Path(cert).expanduser().is_file():
+                problems.append(f"There is no CA certificate file at {cert}.")
+    else:
+        problems.append(f"Unknown kind of database '{profile.kind}'.")
+    return problems
+
+
+def to_url(profile: ConnectionProfile, password: str | None) -> str:
+    """The SQLAlchemy address of ``profile`` (with ``password`` in it, if given).
+
+    The result holds the password: show it only through
+    ``make_url(...).render_as_string(hide_password=True)``.
+    """
+    if profile.kind == SQLITE:
+        path = str(Path(profile.path.strip()).expanduser())
+        return URL.create("sqlite", database=path).render_as_string(hide_password=False)
+    query: dict[str, str] = {"sslmode": profile.sslmode}
+    cert = (profile.ssl_root_cert or "").strip()
+    if cert:
+        query["sslrootcert"] = str(Path(cert).expanduser())
+    url = URL.create(
+        "postgresql+psycopg",
+        username=profile.user.strip() or None,
+        password=password or None,
+        host=profile.host.strip() or None,
+        port=profile.port,
+        database=profile.database.strip() or None,
+        query=query,
+    )
+    return url.render_as_string(hide_password=False)
+
+
+def keyring_username(profile: ConnectionProfile) -> str:
+    """Whose password it is, in the keyring: the profile and its login."""
+    return f"{profile.name}/{profile.user}"
+
+
+class ProfileStore:
+    """The saved profiles in ``QSettings``, their passwords in the system keyring.
+
+    ``settings`` defaults to the application's own (organisation "Credits Desk",
+    application "credits-desktop"); tests pass one on a file of their own.
+    """
+
+    def __init__(self, settings: QSettings | None = None) -> None:
+        self._settings = settings or QSettings(SETTINGS_ORGANISATION, SETTINGS_APPLICATION)
+        # The last keyring failure, in words (None while the keyring works).
+        self.keyring_message: str | None = None
+
+    @property
+    def settings(self) -> QSettings:
+        return self._settings
+
+    # -- profiles -----------------------------------------------------------------------
+
+    def profiles(self) -> list[ConnectionProfile]:
+        """Every saved profile, by name."""
+        s = self._settings
+        found: list[ConnectionProfile] = []
+        for i in range(s.beginReadArray(_ARRAY)):
+            s.setArrayIndex(i)
+            profile = self._read_one(s)
+            if profile is not None:
+                found.append(profile)
+        s.endArray()
+        return sorted(found, key=lambda p: p.name.casefold())
+
+    def get(self, name: str) -> ConnectionProfile | None:
+        return next((p for p in self.profiles() if p.name == name), None)
+
+    def save(self, profile: ConnectionProfile, *, replacing: str | None = None) -> None:
+        """Add ``profile``, or replace the saved one of the same name (or named
+        ``replacing``: the profile was renamed)."""
+        profile = replace(profile, name=profile.name.strip())
+        gone = {profile.name, replacing} - {None}
+        old = self.get(replacing) if replacing and replacing != profile.name else None
+        kept = [p for p in self.profiles() if p.name not in gone]
+        self._write_all([*kept, profile])
+        if old is not None:
+            # The password was filed under the old name.
+            self.forget_password(old)
+            if self.last_used() == old.name:
+                self.set_last_used(profile.name)
+
+    def delete(self, name: str) -> None:
+        """Remove the profile ``name`` and its remembered password."""
+        profile = self.get(name)
+        if profile is None:
+            return
+        self._write_all([p for p in self.profiles() if p.name != name])
+        self.forget_password(profile)
+        if self.last_used() == name:
+            self._settings.remove(_LAST_USED)
+        self._settings.sync()
+
+    def last_used(self) -> str | None:
+        value = self._settings.value(_LAST_USED)
+        return str(value) if value else None
+
+    def set_last_used(self, name: str) -> None:
+        self._settings.setValue(_LAST_USED, name)
+        self._settings.sync()
+
+    # -- passwords ----------------------------------------------------------------------
+
+    def password(self, profile: ConnectionProfile) -> str | None:
+        """The remembered password of ``profile``, or None (none, or no keyring)."""
+        try:
+            value = keyring.get_password(KEYRING_SERVICE, keyring_username(profile))
+        except Exception as exc:  # backends raise their own types besides KeyringError
+            self._keyring_failed("read", exc)
+            return None
+        self.keyring_message = None
+        return value
+
+    def store_password(self, profile: ConnectionProfile, password: str) -> bool:
+        """Remember ``password`` for ``profile``; False (and ``keyring_message`` set)
+        when the keyring cannot take it. An empty password forgets the old one."""
+        if not password:
+            return self.forget_password(profile)
+        try:
+            keyring.set_password(KEYRING_SERVICE, keyring_username(profile), password)
+        except Exception as exc:  # backends raise their own types besides KeyringError
+            self._keyring_failed("store", exc)
+            return False
+        self.keyring_message = None
+        return True
+
+    def forget_password(self, profile: ConnectionProfile) -> bool:
+        try:
+            keyring.delete_password(KEYRING_SERVICE, keyring_username(profile))
+        except keyring.errors.PasswordDeleteError:
+            pass  # there was none
+        except Exception as exc:  # backends raise their own types besides KeyringError
+            self._keyring_failed("delete", exc)
+            return False
+        return True
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _keyring_failed(self, action: str, exc: Exception) -> None:
+        # The exception text can name the backend, never the password (it is not in it).
+        log.info("could not %s a password in the keyring: %s", action, type(exc).__name__)
+        self.keyring_message = KEYRING_UNAVAILABLE
+
+    def _write_all(self, profiles: list[ConnectionProfile]) -> None:
+        s = self._settings
+        s.remove(_ARRAY)  # rewrite the array whole, so no stale entries remain
+        s.beginWriteArray(_ARRAY, len(profiles))
+        for i, profile in enumerate(sorted(profiles, key=lambda p: p.name.casefold())):
+            s.setArrayIndex(i)
+            for field in _FIELDS:
+                value = getattr(profile, field)
+                s.setValue(field, "" if value is None else value)
+        s.endArray()
+        s.sync()
+
+    @staticmethod
+    def _read_one(s: QSettings) -> ConnectionProfile | None:
+        name = str(s.value("name") or "").strip()
+        if not name:
+            return None
+        try:
+            port = int(str(s.value("port") or DEFAULT_PORT))
+        except ValueError:
+            port = DEFAULT_PORT
+        kind = str(s.value("kind") or SQLITE)
+        sslmode = str(s.value("sslmode") or "prefer")
+        cert = str(s.value("ssl_root_cert") or "") or None
+        return ConnectionProfile(
+            name=name,
+            kind=kind if kind in KINDS else SQLITE,
+            path=str(s.value("path") or ""),
+            host=str(s.value("host") or ""),
+            port=port,
+            database=str(s.value("database") or ""),
+            user=str(s.value("user") or ""),
+            sslmode=sslmode if sslmode in SSL_MODES else "prefer",
+            ssl_root_cert=cert,
+        )
