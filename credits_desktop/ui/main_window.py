@@ -1,8 +1,9 @@
 """The main window: find a customer account and look at it.
 
 A search field (email, name or account id prefix; searched 200 ms after the last
-keystroke), the accounts table (paged, sorted in SQL by a header click), a side
-panel with the summary of the account opened with Enter or a double-click, and a
+keystroke), the accounts table (paged, sorted in SQL by a header click), below
+it the accounts opened with Enter or a double-click, one tab each (see
+:mod:`account_detail`; Ctrl+W closes one, F5 reads the current one again), and a
 status bar naming the database, the signed-in staff member and how many accounts
 are loaded. Every database call runs through the window's
 :class:`~credits_desktop.ui.workers.Worker`; failures are shown as a plain
@@ -24,26 +25,29 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from credits_desktop.domain.permissions import ROLE_LABELS
 from credits_desktop.services.operations import Actor
-from credits_desktop.services.queries import AccountRow, AccountSummary, account_summary
+from credits_desktop.services.queries import AccountRow
 from credits_desktop.store.database import Database
 
 from . import accounts_model as am
-from .account_panel import AccountPanel
+from .account_detail import AccountDetail
 from .accounts_model import ACCOUNT_ROLE, AccountsModel, SearchFn
-from .workers import Job, Worker
+from .detail_models import DETAIL_PAGE_SIZE
+from .workers import Worker
 
 __all__ = ["SEARCH_DELAY_MS", "AccountsTable", "MainWindow"]
 
 # Long enough that typing an address runs one search, short enough to feel immediate.
 SEARCH_DELAY_MS = 200
 SEARCH_PLACEHOLDER = "Search by email, name or account id"
-PANEL_WIDTH = 380
+# The share of the window's height the open accounts get when the first one opens.
+DETAIL_SHARE = 0.62
 
 # Room between a right-aligned number and the left-aligned text of the next column.
 TABLE_STYLE = "QTableView::item { padding-left: 2px; padding-right: 6px; }"
@@ -103,6 +107,7 @@ class MainWindow(QMainWindow):
         *,
         worker: Worker | None = None,
         page_size: int = am.PAGE_SIZE,
+        detail_page_size: int = DETAIL_PAGE_SIZE,
         search: SearchFn | None = None,
         parent: QWidget | None = None,
     ) -> None:
@@ -110,7 +115,7 @@ class MainWindow(QMainWindow):
         self._db = db
         self._actor = actor
         self.worker = worker if worker is not None else Worker(self)
-        self._summary_job: Job | None = None
+        self._detail_page_size = detail_page_size
 
         self.setWindowTitle("Credits Desk")
         self.resize(1280, 760)
@@ -158,13 +163,17 @@ class MainWindow(QMainWindow):
         self._set_up_table()
         self.table.activated.connect(self._open_account)
 
-        self.panel = AccountPanel()
-        self.panel.close_requested.connect(self._close_panel)
-        self.panel.hide()
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("openAccounts")
+        self.tabs.setTabsClosable(True)
+        self.tabs.setMovable(True)
+        self.tabs.setDocumentMode(True)
+        self.tabs.tabCloseRequested.connect(self.close_account_tab)
+        self.tabs.hide()
 
-        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(self.table)
-        self.splitter.addWidget(self.panel)
+        self.splitter.addWidget(self.tabs)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 0)
         self.splitter.setChildrenCollapsible(False)
@@ -233,10 +242,15 @@ class MainWindow(QMainWindow):
         refresh = QAction("Refresh", self)
         refresh.setShortcut(QKeySequence.StandardKey.Refresh)
         refresh.triggered.connect(self.refresh)
-        close_panel = QAction("Close account summary", self)
-        close_panel.setShortcut(QKeySequence(Qt.Key.Key_Escape))
-        close_panel.triggered.connect(self._close_panel)
-        self.addAction(close_panel)
+        close_tab = QAction("Close account", self)
+        # Ctrl+W everywhere, with the platform's own "close" keys (once each: a key
+        # listed twice would be ambiguous and do nothing).
+        keys = [QKeySequence("Ctrl+W")]
+        for sequence in QKeySequence.keyBindings(QKeySequence.StandardKey.Close):
+            if sequence not in keys:
+                keys.append(sequence)
+        close_tab.setShortcuts(keys)
+        close_tab.triggered.connect(self._close_current_tab)
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -246,8 +260,10 @@ class MainWindow(QMainWindow):
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(find)
         view_menu.addAction(refresh)
+        view_menu.addAction(close_tab)
         self.find_action = find
         self.refresh_action = refresh
+        self.close_tab_action = close_tab
 
     def _set_up_status_bar(self) -> None:
         status = self.statusBar()
@@ -279,11 +295,12 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def refresh(self) -> None:
-        """Read the accounts again (and the open account's summary)."""
+        """Read the accounts again, and the account in the current tab."""
         self.error_bar.hide()
         self.model.refresh()
-        if self.panel.isVisible() and self.panel.account_id is not None:
-            self._load_summary(self.panel.account_id)
+        detail = self.current_detail()
+        if detail is not None:
+            detail.refresh()
 
     def status_text(self) -> str:
         """What the status bar says, left to right (for tests and screen readers)."""
@@ -291,14 +308,53 @@ class MainWindow(QMainWindow):
             (self.count_label.text(), self.staff_label.text(), self.database_label.text())
         )
 
-    def open_account(self, row: AccountRow) -> None:
-        """Show the summary of ``row``'s account in the side panel."""
-        self.panel.show_loading(row.id, row.name)
-        if not self.panel.isVisible():
-            self.panel.show()
-            width = max(self.panel.sizeHint().width(), PANEL_WIDTH)
-            self.splitter.setSizes([max(self.splitter.width() - width, 1), width])
-        self._load_summary(row.id)
+    def open_account(self, row: AccountRow) -> AccountDetail:
+        """Show ``row``'s account in its tab: a new one, or the one already open."""
+        existing = self.detail_for(row.id)
+        if existing is not None:
+            self.tabs.setCurrentWidget(existing)
+            return existing
+        detail = AccountDetail(self._db, self.worker, row.id, row.name,
+                               page_size=self._detail_page_size)
+        detail.summary_loaded.connect(lambda _s, d=detail: self._retitle(d))
+        index = self.tabs.addTab(detail, _tab_title(row.name))
+        self.tabs.setTabToolTip(index, f"{row.name} ({row.email})")
+        self.tabs.setCurrentIndex(index)
+        if not self.tabs.isVisible():
+            self.tabs.show()
+            height = self.splitter.height()
+            detail_height = int(height * DETAIL_SHARE)
+            self.splitter.setSizes([max(height - detail_height, 1), detail_height])
+        detail.load()
+        return detail
+
+    def open_details(self) -> list[AccountDetail]:
+        """The open account tabs, left to right."""
+        found = [self.tabs.widget(i) for i in range(self.tabs.count())]
+        return [d for d in found if isinstance(d, AccountDetail)]
+
+    def detail_for(self, account_id: int) -> AccountDetail | None:
+        for detail in self.open_details():
+            if detail.account_id == account_id:
+                return detail
+        return None
+
+    def current_detail(self) -> AccountDetail | None:
+        widget = self.tabs.currentWidget()
+        return widget if isinstance(widget, AccountDetail) else None
+
+    @Slot(int)
+    def close_account_tab(self, index: int) -> None:
+        widget = self.tabs.widget(index)
+        if widget is None:
+            return
+        if isinstance(widget, AccountDetail):
+            widget.shutdown()
+        self.tabs.removeTab(index)
+        widget.deleteLater()
+        if self.tabs.count() == 0:
+            self.tabs.hide()
+            self.table.setFocus()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         # Queries still running finish on their own; their results are not wanted.
@@ -346,29 +402,15 @@ class MainWindow(QMainWindow):
         if isinstance(row, AccountRow):
             self.open_account(row)
 
-    def _load_summary(self, account_id: int) -> None:
-        if self._summary_job is not None:
-            self._summary_job.discard()
-        db = self._db
-        job = self.worker.submit(lambda: account_summary(db, account_id))
-        job.succeeded.connect(self._summary_arrived)
-        job.failed.connect(self.panel.show_error)
-        self._summary_job = job
-
-    @Slot(object)
-    def _summary_arrived(self, summary: AccountSummary) -> None:
-        self._summary_job = None
-        self.panel.show_summary(summary)
-
     @Slot()
-    def _close_panel(self) -> None:
-        if not self.panel.isVisible():
-            return
-        if self._summary_job is not None:
-            self._summary_job.discard()
-            self._summary_job = None
-        self.panel.hide()
-        self.table.setFocus()
+    def _close_current_tab(self) -> None:
+        if self.tabs.count() > 0:
+            self.close_account_tab(self.tabs.currentIndex())
+
+    def _retitle(self, detail: AccountDetail) -> None:
+        index = self.tabs.indexOf(detail)
+        if index >= 0:
+            self.tabs.setTabText(index, _tab_title(detail.name))
 
     @Slot()
     def _page_loaded(self) -> None:
@@ -408,6 +450,10 @@ class MainWindow(QMainWindow):
         if model.query.text:
             return f"No account matches “{model.query.text}”."
         return "There are no accounts in this database yet."
+
+
+def _tab_title(name: str) -> str:
+    return name if len(name) <= 28 else f"{name[:27]}…"
 
 
 def _separator() -> QFrame:

@@ -177,28 +177,30 @@ def test_scrolling_down_loads_the_next_page(
     assert window.count_label.text() == "30 accounts loaded"
 
 
-def test_enter_on_a_row_shows_the_account_summary(
+def test_enter_on_a_row_opens_the_account_in_a_tab(
     qtbot: QtBot, world: World, make_window: MakeWindow
 ) -> None:
     window = make_window()
     window.show()
     wait_idle(qtbot, window)
+    assert not window.tabs.isVisible()
     window.table.setFocus()
     window.table.setCurrentIndex(window.model.index(0, 1))
     qtbot.keyClick(window.table, Qt.Key.Key_Return)
-    assert window.panel.isVisible()
-    qtbot.waitUntil(lambda: window.panel.value_text("total") != "")
-    panel = window.panel
-    assert panel.account_id == world.account_id
+    assert window.tabs.isVisible() and window.tabs.count() == 1
+    detail = window.current_detail()
+    assert detail is not None and detail.account_id == world.account_id
+    qtbot.waitUntil(lambda: detail.summary is not None)
     # Starter's 500 plan credits of January 2026 (expired once it is over, as the
     # summary is for now) and the 500 purchased credits, which never expire.
     plan_left = 500 if datetime.now(UTC) < FEB_START else 0
-    assert panel.value_text("plan_left") == f"{plan_left} / 500"
-    assert panel.value_text("purchased") == "500"
-    assert panel.value_text("total") == f"{plan_left + 500:,}"
-    assert panel.value_text("email") == "ops@acme.test"
-    qtbot.keyClick(window.table, Qt.Key.Key_Escape)
-    assert not window.panel.isVisible()
+    assert detail.card_text("plan") == f"{plan_left} / 500"
+    assert detail.card_text("purchased") == "500"
+    assert detail.card_text("total") == f"{plan_left + 500:,}"
+    assert "ops@acme.test" in detail.subtitle.text()
+    qtbot.waitUntil(lambda: not detail.is_loading)
+    window.close_tab_action.trigger()
+    assert window.tabs.count() == 0 and not window.tabs.isVisible()
 
 
 def test_double_click_opens_the_account_too(
@@ -212,8 +214,12 @@ def test_double_click_opens_the_account_too(
     # A double click is a click followed by a second press, as the mouse sends it.
     qtbot.mouseClick(window.table.viewport(), Qt.MouseButton.LeftButton, pos=where)
     qtbot.mouseDClick(window.table.viewport(), Qt.MouseButton.LeftButton, pos=where)
-    qtbot.waitUntil(lambda: window.panel.value_text("email") == "zeta00@zeta.test")
-    assert window.panel.value_text("purchased") == "0"
+    qtbot.waitUntil(lambda: window.current_detail() is not None)
+    detail = window.current_detail()
+    assert detail is not None
+    qtbot.waitUntil(lambda: detail.summary is not None and not detail.is_loading)
+    assert "zeta00@zeta.test" in detail.subtitle.text()
+    assert detail.card_text("purchased") == "0"
 
 
 def test_ctrl_f_puts_the_cursor_in_the_search_field(

@@ -1,0 +1,485 @@
+"""One open account: its header, balance cards, and grants, charges and ledger tabs.
+
+The main window shows one :class:`AccountDetail` per open account, in tabs. The
+header and the cards come from ``services.queries.account_summary`` (balances
+computed from the live grants at the moment asked); the three lists are the
+models of :mod:`detail_models`, the long ones paged lazily. Every read goes
+through the window's :class:`~credits_desktop.ui.workers.Worker`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+from PySide6.QtCore import QDate, QItemSelectionModel, Qt, Signal, Slot
+from PySide6.QtGui import QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QComboBox,
+    QDateEdit,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from credits_desktop.services.queries import AccountSummary, account_summary
+from credits_desktop.store.database import Database
+
+from . import formatting as fmt
+from .detail_models import (
+    CHARGE_STATUSES,
+    COL_L_REASON,
+    DETAIL_PAGE_SIZE,
+    ChargeFilter,
+    ChargesModel,
+    GrantsModel,
+    LedgerModel,
+    LoadingModel,
+)
+from .workers import Job, Worker
+
+__all__ = [
+    "FEATURES",
+    "PRESETS",
+    "AccountDetail",
+    "CopyableTable",
+    "reset_text",
+]
+
+STATUS_LABELS = {"active": "Active", "suspended": "Suspended", "closed": "Closed"}
+
+# The features the migration seeds (code, name); the list does not change at run time.
+FEATURES: tuple[tuple[str, str], ...] = (
+    ("ad_image", "Ad image"),
+    ("video_transcription", "Video transcription"),
+    ("video_script", "Video script"),
+    ("url_brief", "URL brief"),
+    ("radar_analysis", "Radar analysis"),
+    ("review_mining", "Review mining"),
+    ("asset_tagging", "Asset tagging"),
+)
+
+# Date range presets of the charges filter: label, days back (None = any time / custom).
+PRESETS: tuple[tuple[str, int | None], ...] = (
+    ("Any time", None),
+    ("Today", 0),
+    ("Last 7 days", 6),
+    ("Last 30 days", 29),
+    ("Custom range", None),
+)
+CUSTOM = len(PRESETS) - 1
+
+TABLE_STYLE = "QTableView::item { padding-left: 2px; padding-right: 6px; }"
+
+
+def reset_text(next_reset: datetime | None, now: datetime | None = None) -> str:
+    """"resets in 12 days, on 6 Dec", counted in local calendar days from ``now``."""
+    if next_reset is None:
+        return "no billing period yet"
+    today = (now or datetime.now(UTC)).astimezone().date()
+    day = next_reset.astimezone().date()
+    days = (day - today).days
+    on = f"{day.day} {day.strftime('%b')}"
+    if day.year != today.year:
+        on += f" {day.year}"
+    if days <= 0:
+        return f"resets today, on {on}"
+    if days == 1:
+        return f"resets tomorrow, on {on}"
+    return f"resets in {days} days, on {on}"
+
+
+def _local_midnight(day: date) -> datetime:
+    """The start of a local calendar day, as an aware UTC time."""
+    return datetime.combine(day, time()).astimezone().astimezone(UTC)
+
+
+class CopyableTable(QTableView):
+    """A read-only table whose selected cells Ctrl+C copies as tab-separated text."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setAlternatingRowColors(True)
+        self.setWordWrap(False)
+        self.setShowGrid(False)
+        self.setCornerButtonEnabled(False)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setStyleSheet(TABLE_STYLE)
+        vertical = self.verticalHeader()
+        vertical.hide()
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vertical.setDefaultSectionSize(self.fontMetrics().height() + 8)
+        header = self.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setStretchLastSection(True)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+
+    def selected_text(self) -> str:
+        """The selected cells, rows by lines and columns by tabs, in screen order."""
+        indexes = sorted(self.selectedIndexes(), key=lambda i: (i.row(), i.column()))
+        if not indexes:
+            return ""
+        columns = sorted({i.column() for i in indexes})
+        cells = {(i.row(), i.column()): str(i.data() or "") for i in indexes}
+        lines = []
+        for row in sorted({i.row() for i in indexes}):
+            lines.append("\t".join(cells.get((row, c), "") for c in columns))
+        return "\n".join(lines)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.matches(QKeySequence.StandardKey.Copy):
+            text = self.selected_text()
+            if text:
+                QApplication.clipboard().setText(text)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+
+class BalanceCard(QFrame):
+    """One balance: a title, a big number and a line saying what it means."""
+
+    def __init__(self, key: str, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(f"card_{key}")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setStyleSheet(
+            f"#card_{key} {{ border: 1px solid palette(mid); border-radius: 6px; }}"
+        )
+        self.title = QLabel(title)
+        self.title.setEnabled(False)
+        self.value = QLabel(fmt.NOTHING)
+        self.value.setObjectName(f"value_{key}")
+        font = self.value.font()
+        font.setPointSizeF(font.pointSizeF() * 1.6)
+        font.setBold(True)
+        self.value.setFont(font)
+        self.value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.note = QLabel("")
+        self.note.setObjectName(f"note_{key}")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        layout.setSpacing(2)
+        layout.addWidget(self.title)
+        layout.addWidget(self.value)
+        layout.addWidget(self.note)
+
+
+class AccountDetail(QWidget):
+    """Everything about one account; :meth:`refresh` reads it all again."""
+
+    # The summary arrived (the header and cards show it).
+    summary_loaded = Signal(object)
+    # A plain message: the summary could not be read.
+    load_failed = Signal(str)
+
+    def __init__(
+        self,
+        db: Database,
+        worker: Worker,
+        account_id: int,
+        name: str,
+        parent: QWidget | None = None,
+        *,
+        page_size: int = DETAIL_PAGE_SIZE,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("accountDetail")
+        self._db = db
+        self._worker = worker
+        self.account_id = account_id
+        self.name = name
+        self._summary: AccountSummary | None = None
+        self._summary_job: Job | None = None
+        # Per table, the key of its current row before a refresh, to select it again.
+        self._keep: dict[QTableView, object] = {}
+
+        # Header.
+        self.title = QLabel(name)
+        self.title.setObjectName("accountTitle")
+        font = self.title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.4)
+        font.setBold(True)
+        self.title.setFont(font)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.subtitle = QLabel("Loading the account…")
+        self.subtitle.setObjectName("accountSubtitle")
+        self.subtitle.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message = QLabel()
+        self.message.setObjectName("accountMessage")
+        self.message.setWordWrap(True)
+        self.message.setStyleSheet("color: #58151c;")
+        self.message.hide()
+
+        # Balance cards.
+        self.cards = {
+            "plan": BalanceCard("plan", "Plan credits left"),
+            "purchased": BalanceCard("purchased", "Purchased credits"),
+            "refund": BalanceCard("refund", "Refund credits"),
+            "total": BalanceCard("total", "Total available"),
+        }
+        cards = QGridLayout()
+        cards.setHorizontalSpacing(10)
+        for column, card in enumerate(self.cards.values()):
+            cards.addWidget(card, 0, column)
+            cards.setColumnStretch(column, 1)
+
+        # Lists.
+        self.grants = GrantsModel(db, worker, account_id, self)
+        self.charges = ChargesModel(db, worker, account_id, self, page_size=page_size)
+        self.ledger = LedgerModel(db, worker, account_id, self, page_size=page_size)
+        self.grants_table = self._table(self.grants, "grantsTable")
+        self.charges_table = self._table(self.charges, "chargesTable")
+        self.ledger_table = self._table(self.ledger, "ledgerTable")
+
+        self.feature_filter = QComboBox()
+        self.feature_filter.setObjectName("featureFilter")
+        self.feature_filter.addItem("All features", None)
+        for code, label in FEATURES:
+            self.feature_filter.addItem(label, code)
+        self.status_filter = QComboBox()
+        self.status_filter.setObjectName("statusFilter")
+        self.status_filter.addItem("Any status", None)
+        for code, label in CHARGE_STATUSES.items():
+            self.status_filter.addItem(label, code)
+        self.period_filter = QComboBox()
+        self.period_filter.setObjectName("periodFilter")
+        for label, _days in PRESETS:
+            self.period_filter.addItem(label)
+        today = QDate.currentDate()
+        self.date_from = QDateEdit(today.addDays(-29))
+        self.date_from.setObjectName("dateFrom")
+        self.date_to = QDateEdit(today)
+        self.date_to.setObjectName("dateTo")
+        for edit in (self.date_from, self.date_to):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd")
+            edit.setEnabled(False)
+            edit.dateChanged.connect(self._filters_changed)
+        self.date_from.setToolTip("First day shown (local date)")
+        self.date_to.setToolTip("Last day shown, included (local date)")
+        for combo in (self.feature_filter, self.status_filter, self.period_filter):
+            combo.currentIndexChanged.connect(self._filters_changed)
+
+        filters = QHBoxLayout()
+        filters.addWidget(self.feature_filter)
+        filters.addWidget(self.status_filter)
+        filters.addWidget(self.period_filter)
+        filters.addWidget(self.date_from)
+        filters.addWidget(QLabel("to"))
+        filters.addWidget(self.date_to)
+        filters.addStretch(1)
+        charges_page = QWidget()
+        charges_layout = QVBoxLayout(charges_page)
+        charges_layout.setContentsMargins(0, 6, 0, 0)
+        charges_layout.addLayout(filters)
+        charges_layout.addWidget(self.charges_table, 1)
+
+        self.lists = QTabWidget()
+        self.lists.setObjectName("accountLists")
+        self.lists.setDocumentMode(True)
+        self.lists.addTab(self.grants_table, "Grants")
+        self.lists.addTab(charges_page, "Charges")
+        self.lists.addTab(self.ledger_table, "Ledger")
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addWidget(self.title)
+        layout.addWidget(self.subtitle)
+        layout.addWidget(self.message)
+        layout.addLayout(cards)
+        layout.addWidget(self.lists, 1)
+
+        for model in (self.grants, self.charges, self.ledger):
+            model.load_failed.connect(self._show_message)
+        self._size_columns()
+
+    # -- what the view does ---------------------------------------------------------
+
+    @property
+    def summary(self) -> AccountSummary | None:
+        return self._summary
+
+    def card_text(self, key: str) -> str:
+        """The number shown on a card (``plan``, ``purchased``, ``refund``, ``total``)."""
+        return self.cards[key].value.text()
+
+    def card_note(self, key: str) -> str:
+        return self.cards[key].note.text()
+
+    @property
+    def is_loading(self) -> bool:
+        return self._summary_job is not None or any(
+            m.is_loading for m in (self.grants, self.charges, self.ledger)
+        )
+
+    def load(self) -> None:
+        """Read the summary and every list for the first time."""
+        self._load_summary()
+        self.grants.refresh()
+        self.charges.set_filter(self._current_filter())
+        self.ledger.refresh()
+
+    @Slot()
+    def refresh(self) -> None:
+        """Read the summary and the lists again, keeping each list's current row."""
+        self.message.hide()
+        self._load_summary()
+        for table, model in (
+            (self.grants_table, self.grants),
+            (self.charges_table, self.charges),
+            (self.ledger_table, self.ledger),
+        ):
+            current = table.currentIndex()
+            if current.isValid():
+                self._keep[table] = model.row_key(model.row_at(current.row()))
+            model.refresh()
+
+    def shutdown(self) -> None:
+        """The tab closes: results still on their way are not wanted."""
+        if self._summary_job is not None:
+            self._summary_job.discard()
+            self._summary_job = None
+        for model in (self.grants, self.charges, self.ledger):
+            model.discard()
+
+    # -- set-up ---------------------------------------------------------------------------
+
+    def _table(self, model: LoadingModel, name: str) -> CopyableTable:
+        table = CopyableTable()
+        table.setObjectName(name)
+        table.setModel(model)
+        model.page_loaded.connect(lambda t=table, m=model: self._restore_current(t, m))
+        return table
+
+    def _size_columns(self) -> None:
+        metrics = self.fontMetrics()
+        samples = {
+            self.grants_table: ("Adjustment #100000", "1,000,000", "1,000,000",
+                                "2026-12-31", "2026-12-31 23:59"),
+            self.charges_table: ("2026-12-31 23:59", "Video transcription", "imagen-ultra",
+                                 "1,000", "Succeeded", "provider_timeout", "Yes, 1,000"),
+            self.ledger_table: ("2026-12-31 23:59", "Plan credits", "+100,000",
+                                "Adjustment #100000", "Ada Administrator",
+                                "Usage: Video transcription", "vtr_0000004000",
+                                "1,000,000"),
+        }
+        for table, texts in samples.items():
+            header = table.horizontalHeader()
+            model = table.model()
+            for column, sample in enumerate(texts):
+                title = str(model.headerData(column, Qt.Orientation.Horizontal))
+                width = max(metrics.horizontalAdvance(sample),
+                            header.fontMetrics().horizontalAdvance(title)) + 24
+                header.resizeSection(column, width)
+        # The running balance is a number: it stays beside the others, and the reason
+        # (the longest text) takes the room left.
+        ledger_header = self.ledger_table.horizontalHeader()
+        ledger_header.setStretchLastSection(False)
+        ledger_header.setSectionResizeMode(COL_L_REASON, QHeaderView.ResizeMode.Stretch)
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _load_summary(self) -> None:
+        if self._summary_job is not None:
+            self._summary_job.discard()
+        db, account = self._db, self.account_id
+        job = self._worker.submit(lambda: account_summary(db, account))
+        job.succeeded.connect(self._summary_arrived)
+        job.failed.connect(self._summary_failed)
+        self._summary_job = job
+
+    @Slot(object)
+    def _summary_arrived(self, summary: AccountSummary) -> None:
+        self._summary_job = None
+        self._summary = summary
+        self.name = summary.name
+        self.title.setText(summary.name)
+        status = STATUS_LABELS.get(summary.status, summary.status)
+        self.subtitle.setText(
+            f"{summary.email}  ·  {summary.plan_name} plan, "
+            f"{fmt.credits_text(summary.allotment)} credits a month  ·  {status}  ·  "
+            f"account #{summary.id}"
+        )
+        cards = self.cards
+        cards["plan"].value.setText(fmt.credit_share(summary.plan_left, summary.allotment))
+        cards["plan"].note.setText(reset_text(summary.next_reset))
+        cards["plan"].note.setToolTip(
+            f"Next reset: {fmt.local_datetime(summary.next_reset)} "
+            f"({fmt.utc_datetime(summary.next_reset)})"
+        )
+        cards["purchased"].value.setText(fmt.credits_text(summary.purchased))
+        cards["purchased"].note.setText("never expire")
+        cards["refund"].value.setText(fmt.credits_text(summary.refund))
+        failed = summary.unrefunded_failed
+        cards["refund"].note.setText(
+            "no failed charge waiting" if failed == 0
+            else f"{failed:,} failed charge{'s' if failed != 1 else ''} not refunded"
+        )
+        cards["total"].value.setText(fmt.credits_text(summary.total))
+        cards["total"].note.setText("plan + purchased + refund")
+        self.summary_loaded.emit(summary)
+
+    @Slot(str)
+    def _summary_failed(self, message: str) -> None:
+        self._summary_job = None
+        self._show_message(message)
+        self.load_failed.emit(message)
+
+    @Slot(str)
+    def _show_message(self, message: str) -> None:
+        self.message.setText(message)
+        self.message.show()
+
+    def _restore_current(self, table: QTableView, model: LoadingModel) -> None:
+        if table not in self._keep:
+            return
+        row = model.find_key(self._keep.pop(table))
+        if row >= 0:
+            index = model.index(row, max(table.currentIndex().column(), 0))
+            table.selectionModel().setCurrentIndex(
+                index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+            )
+            table.scrollTo(index)
+
+    # -- filters ---------------------------------------------------------------------------
+
+    def _current_filter(self) -> ChargeFilter:
+        preset = self.period_filter.currentIndex()
+        start: datetime | None = None
+        end: datetime | None = None
+        today = datetime.now(UTC).astimezone().date()
+        if preset == CUSTOM:
+            first = self.date_from.date().toPython()
+            last = self.date_to.date().toPython()
+            assert isinstance(first, date) and isinstance(last, date)
+            start = _local_midnight(first)
+            end = _local_midnight(last + timedelta(days=1))
+        else:
+            days = PRESETS[preset][1]
+            if days is not None:
+                start = _local_midnight(today - timedelta(days=days))
+        return ChargeFilter(
+            feature=self.feature_filter.currentData(),
+            status=self.status_filter.currentData(),
+            start=start,
+            end=end,
+        )
+
+    @Slot()
+    def _filters_changed(self) -> None:
+        custom = self.period_filter.currentIndex() == CUSTOM
+        self.date_from.setEnabled(custom)
+        self.date_to.setEnabled(custom)
+        self.message.hide()
+        self.charges.set_filter(self._current_filter())
