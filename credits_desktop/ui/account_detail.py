@@ -41,8 +41,8 @@ from .detail_models import (
     ChargesModel,
     GrantsModel,
     LedgerModel,
-    LoadingModel,
 )
+from .table_models import LoadingModel
 from .workers import Job, Worker
 
 __all__ = [

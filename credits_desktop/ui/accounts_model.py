@@ -16,26 +16,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Final
+from typing import Final
 
 from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
     QObject,
-    QPersistentModelIndex,
     Qt,
-    Signal,
-    Slot,
 )
-from PySide6.QtGui import QBrush, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QBrush
 
 from credits_desktop.services.paging import Cursor, Page
 from credits_desktop.services.queries import AccountQuery, AccountRow, AccountSort, search_accounts
 from credits_desktop.store.database import Database
 
 from . import formatting as fmt
-from .workers import Job, Worker
+from .table_models import ROW_ROLE, PagedModel, greyed
+from .workers import Worker
 
 __all__ = [
     "ACCOUNT_ROLE",
@@ -56,7 +51,7 @@ __all__ = [
 PAGE_SIZE: Final = 200
 
 # The AccountRow behind a row, for views that act on the account (any column).
-ACCOUNT_ROLE: Final = Qt.ItemDataRole.UserRole + 1
+ACCOUNT_ROLE: Final = ROW_ROLE
 
 COL_NAME, COL_EMAIL, COL_PLAN, COL_PLAN_LEFT, COL_PURCHASED, COL_TOTAL, COL_NEXT_RESET, \
     COL_LAST_ACTIVITY = range(8)
@@ -79,13 +74,8 @@ COLUMNS: Final[tuple[tuple[str, str, AccountSort], ...]] = (
 
 NUMERIC_COLUMNS: Final = frozenset({COL_PLAN_LEFT, COL_PURCHASED, COL_TOTAL})
 
-_RIGHT: Final = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-_LEFT: Final = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
-
 # search_accounts, or a stand-in with its signature (tests slow it down on purpose).
 SearchFn = Callable[[Database, AccountQuery, Cursor | None, int], Page[AccountRow]]
-
-AnyIndex = QModelIndex | QPersistentModelIndex
 
 
 def _search_accounts(
@@ -94,15 +84,11 @@ def _search_accounts(
     return search_accounts(db, query, after=after, limit=limit)
 
 
-class AccountsModel(QAbstractTableModel):
+class AccountsModel(PagedModel):
     """Accounts matching a search, in a SQL sort order, loaded a page at a time."""
 
-    # Whether a page is being read (the status bar shows "Loading…").
-    loading_changed = Signal(bool)
-    # After each page has been put into the model (also when it added no rows).
-    page_loaded = Signal()
-    # A plain message for staff; the rows already shown stay.
-    load_failed = Signal(str)
+    COLUMNS = COLUMNS
+    NUMERIC = NUMERIC_COLUMNS
 
     def __init__(
         self,
@@ -113,96 +99,27 @@ class AccountsModel(QAbstractTableModel):
         page_size: int = PAGE_SIZE,
         search: SearchFn = _search_accounts,
     ) -> None:
-        super().__init__(parent)
-        self._db = db
-        self._worker = worker
-        self._page_size = page_size
+        super().__init__(db, worker, parent, page_size=page_size)
         self._search = search
         self._query = AccountQuery(text="", sort=AccountSort.NAME, descending=False)
-        self._rows: list[AccountRow] = []
-        # The query the rows on screen answer (None before the first page).
-        self._shown: AccountQuery | None = None
-        self._next: Cursor | None = None
-        self._complete = False
-        self._started = False
-        # After a failed page the view must not retry on every scroll: only refresh().
-        self._failed = False
-        # The one page read under way; a new query discards it.
-        self._pending: Job | None = None
-        self._pending_first = False
-        self._pending_query = self._query
-        self._loading_reported = False
-
-    # -- what the model shows ---------------------------------------------------
 
     @property
     def query(self) -> AccountQuery:
         return self._query
 
-    @property
-    def is_loading(self) -> bool:
-        return self._pending is not None
-
-    @property
-    def is_complete(self) -> bool:
-        """Whether every matching account is loaded (no page left to fetch)."""
-        return self._started and self._complete and self._pending is None
-
-    @property
-    def has_failed(self) -> bool:
-        return self._failed
-
     def account(self, row: int) -> AccountRow:
-        return self._rows[row]
+        account: AccountRow = self._rows[row]
+        return account
 
-    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008 (Qt default)
-        return 0 if parent.isValid() else len(self._rows)
+    def display(self, row: AccountRow, column: int) -> str | None:
+        return _display(row, column)
 
-    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
+    def tooltip(self, row: AccountRow, column: int) -> str | None:
+        return _tooltip(row, column)
 
-    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return (
-            Qt.ItemFlag.ItemIsEnabled
-            | Qt.ItemFlag.ItemIsSelectable
-            | Qt.ItemFlag.ItemNeverHasChildren
-        )
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(COLUMNS):
-            return None
-        if role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section][0]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return COLUMNS[section][1]
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if section in NUMERIC_COLUMNS else _LEFT
-        return None
-
-    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or not 0 <= index.row() < len(self._rows):
-            return None
-        row = self._rows[index.row()]
-        column = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return _display(row, column)
-        if role == ACCOUNT_ROLE:
-            return row
-        if role == Qt.ItemDataRole.TextAlignmentRole:
-            return _RIGHT if column in NUMERIC_COLUMNS else _LEFT
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return _tooltip(row, column)
-        if role == Qt.ItemDataRole.ForegroundRole and row.status != "active":
-            # Suspended and closed accounts are greyed out; the tooltip says why.
-            palette = QApplication.palette()
-            return QBrush(palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text))
-        return None
-
-    # -- loading ------------------------------------------------------------------
+    def foreground(self, row: AccountRow, column: int) -> QBrush | None:
+        # Suspended and closed accounts are greyed out; the tooltip says why.
+        return greyed() if row.status != "active" else None
 
     def set_query(self, text: str) -> None:
         """Show the accounts matching ``text`` (email, name or id), from the first page."""
@@ -221,77 +138,13 @@ class AccountsModel(QAbstractTableModel):
         self._query = replace(self._query, sort=key, descending=descending)
         self.refresh()
 
-    def refresh(self) -> None:
-        """Read the first page of the current query again (new rows, new balances)."""
-        self._started = True
-        self._failed = False
-        self._start(first=True, after=None)
+    def answers(self) -> object:
+        # A failed refresh of the same search keeps its rows on screen.
+        return self._query
 
-    def canFetchMore(self, parent: AnyIndex) -> bool:
-        return (
-            not parent.isValid()
-            and self._started
-            and not self._complete
-            and not self._failed
-            and self._pending is None
-        )
-
-    def fetchMore(self, parent: AnyIndex) -> None:
-        if self.canFetchMore(parent):
-            self._start(first=False, after=self._next)
-
-    def _start(self, *, first: bool, after: Cursor | None) -> None:
-        if self._pending is not None:
-            self._pending.discard()
-        db, query, limit, search = self._db, self._query, self._page_size, self._search
-        job = self._worker.submit(lambda: search(db, query, after, limit))
-        job.succeeded.connect(self._page_arrived)
-        job.failed.connect(self._page_failed)
-        self._pending = job
-        self._pending_first = first
-        self._pending_query = query
-        self._report_loading()
-
-    @Slot(object)
-    def _page_arrived(self, page: Page[AccountRow]) -> None:
-        first, query = self._pending_first, self._pending_query
-        # The state is complete before the views hear of the new rows: a view (or the
-        # model tester) may call canFetchMore/fetchMore from inside those signals.
-        self._pending = None
-        self._next = page.next_cursor
-        self._complete = page.next_cursor is None
-        if first:
-            self.beginResetModel()
-            self._rows = list(page.rows)
-            self._shown = query
-            self.endResetModel()
-        elif page.rows:
-            start = len(self._rows)
-            self.beginInsertRows(QModelIndex(), start, start + len(page.rows) - 1)
-            self._rows.extend(page.rows)
-            self.endInsertRows()
-        self._report_loading()
-        self.page_loaded.emit()
-
-    @Slot(str)
-    def _page_failed(self, message: str) -> None:
-        first, query = self._pending_first, self._pending_query
-        self._pending = None
-        self._failed = True
-        if first and query != self._shown and self._rows:
-            # The rows answer another search: showing them under this one would mislead.
-            self.beginResetModel()
-            self._rows = []
-            self._shown = None
-            self.endResetModel()
-        self._report_loading()
-        self.load_failed.emit(message)
-
-    def _report_loading(self) -> None:
-        loading = self._pending is not None
-        if loading != self._loading_reported:
-            self._loading_reported = loading
-            self.loading_changed.emit(loading)
+    def reader(self) -> Callable[[Database, Cursor | None, int], Page[AccountRow]]:
+        search, query = self._search, self._query
+        return lambda db, after, limit: search(db, query, after, limit)
 
 
 def _display(row: AccountRow, column: int) -> str | None:

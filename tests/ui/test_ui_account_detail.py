@@ -20,10 +20,10 @@ from credits_desktop.ui.detail_models import (
     ChargesModel,
     GrantsModel,
     LedgerModel,
-    LoadingModel,
     signed,
 )
 from credits_desktop.ui.main_window import MainWindow
+from credits_desktop.ui.table_models import LoadingModel
 from credits_desktop.ui.workers import Worker
 
 from .conftest import AddAccounts, MakeWindow

@@ -1,0 +1,279 @@
+"""The building blocks of the application's table models.
+
+:class:`RowsModel` shows rows of one kind in fixed columns; :class:`LoadingModel`
+reads them on a :class:`~credits_desktop.ui.workers.Worker` job, never on the GUI
+thread; :class:`PagedModel` reads a page at a time through a service's keyset
+cursor, driven by the view's ``canFetchMore``/``fetchMore``, and discards the page
+of an older read still under way when a newer one starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import QBrush, QPalette
+from PySide6.QtWidgets import QApplication
+
+from credits_desktop.services.paging import Cursor, Page
+from credits_desktop.store.database import Database
+
+from .workers import Job, Worker
+
+__all__ = ["LEFT", "RIGHT", "ROW_ROLE", "AnyIndex", "LoadingModel", "PagedModel", "RowsModel",
+           "greyed"]
+
+# The service row (AccountRow, ChargeRow, …) behind a table row, for any column.
+ROW_ROLE: Final = Qt.ItemDataRole.UserRole + 1
+
+RIGHT: Final = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+LEFT: Final = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+def greyed() -> QBrush:
+    """The disabled text colour: rows that no longer count (expired, closed)."""
+    palette = QApplication.palette()
+    return QBrush(palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text))
+
+
+class RowsModel(QAbstractTableModel):
+    """Rows of one kind shown in fixed columns; subclasses say what each cell shows."""
+
+    # Header title and tooltip of each column.
+    # Header title and tooltip of each column (more items after those are ignored).
+    COLUMNS: tuple[tuple[str, ...], ...] = ()
+    NUMERIC: frozenset[int] = frozenset()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[Any] = []
+
+    def row_at(self, row: int) -> Any:
+        return self._rows[row]
+
+    def rows(self) -> list[Any]:
+        return list(self._rows)
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008 (Qt default)
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return (
+            Qt.ItemFlag.ItemIsEnabled
+            | Qt.ItemFlag.ItemIsSelectable
+            | Qt.ItemFlag.ItemNeverHasChildren
+        )
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.COLUMNS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section][0]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self.COLUMNS[section][1]
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return RIGHT if section in self.NUMERIC else LEFT
+        return None
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self._rows):
+            return None
+        row = self._rows[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.display(row, column)
+        if role == ROW_ROLE:
+            return row
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return RIGHT if column in self.NUMERIC else LEFT
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self.tooltip(row, column)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return self.foreground(row, column)
+        return None
+
+    def display(self, row: Any, column: int) -> str | None:
+        raise NotImplementedError
+
+    def tooltip(self, row: Any, column: int) -> str | None:
+        return None
+
+    def foreground(self, row: Any, column: int) -> QBrush | None:
+        return None
+
+    def row_key(self, row: Any) -> object:
+        """What identifies a row across reloads (to keep the selection on refresh)."""
+        return getattr(row, "id", None)
+
+    def find_key(self, key: object) -> int:
+        for number, row in enumerate(self._rows):
+            if self.row_key(row) == key:
+                return number
+        return -1
+
+
+class LoadingModel(RowsModel):
+    """Loading state shared by the paged models and the grants model."""
+
+    loading_changed = Signal(bool)
+    # After each page (or the whole list) has been put into the model.
+    page_loaded = Signal()
+    load_failed = Signal(str)
+
+    def __init__(self, db: Database, worker: Worker, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._db = db
+        self._worker = worker
+        self._pending: Job | None = None
+        self._started = False
+        self._failed = False
+        self._loading_reported = False
+
+    @property
+    def is_loading(self) -> bool:
+        return self._pending is not None
+
+    @property
+    def has_failed(self) -> bool:
+        return self._failed
+
+    @property
+    def started(self) -> bool:
+        return self._started
+
+    def discard(self) -> None:
+        """Drop the result of the read under way (the tab is closing)."""
+        if self._pending is not None:
+            self._pending.discard()
+            self._pending = None
+            self._report_loading()
+
+    def _submit(self, work: Callable[[], object], arrived: Callable[[Any], None]) -> None:
+        if self._pending is not None:
+            self._pending.discard()
+        job = self._worker.submit(work)
+        job.succeeded.connect(arrived)
+        job.failed.connect(self._failed_now)
+        self._pending = job
+        self._report_loading()
+
+    @Slot(str)
+    def _failed_now(self, message: str) -> None:
+        self._pending = None
+        self._failed = True
+        self._report_loading()
+        self.load_failed.emit(message)
+
+    def _report_loading(self) -> None:
+        loading = self._pending is not None
+        if loading != self._loading_reported:
+            self._loading_reported = loading
+            self.loading_changed.emit(loading)
+
+
+class PagedModel(LoadingModel):
+    """A list read a page at a time, newest first, through a keyset cursor."""
+
+    def __init__(
+        self,
+        db: Database,
+        worker: Worker,
+        parent: QObject | None = None,
+        *,
+        page_size: int,
+    ) -> None:
+        super().__init__(db, worker, parent)
+        self._page_size = page_size
+        self._next: Cursor | None = None
+        self._complete = False
+        self._pending_first = False
+        # What the read under way answers, and what the rows on screen answer.
+        self._pending_answers: object = None
+        self._shown_answers: object = None
+
+    @property
+    def is_complete(self) -> bool:
+        return self._started and self._complete and self._pending is None
+
+    def reader(self) -> Callable[[Database, Cursor | None, int], Page[Any]]:
+        """The service call for a page, with everything it needs captured now: it runs
+        on the worker's thread, where the model's state must not be read."""
+        raise NotImplementedError
+
+    def answers(self) -> object:
+        """What the next read answers (a search, a filter). When the first page of a
+        read fails, rows that answer something else are cleared: showing them under
+        the new question would mislead. By default every read is a new question."""
+        return object()
+
+    def refresh(self) -> None:
+        """Read the first page again; the rows shown stay until it arrives."""
+        self._started = True
+        self._failed = False
+        self._start(first=True, after=None)
+
+    def canFetchMore(self, parent: AnyIndex) -> bool:
+        return (
+            not parent.isValid()
+            and self._started
+            and not self._complete
+            and not self._failed
+            and self._pending is None
+        )
+
+    def fetchMore(self, parent: AnyIndex) -> None:
+        if self.canFetchMore(parent):
+            self._start(first=False, after=self._next)
+
+    def _start(self, *, first: bool, after: Cursor | None) -> None:
+        db, limit, read = self._db, self._page_size, self.reader()
+        self._pending_first = first
+        self._pending_answers = self.answers()
+        self._submit(lambda: read(db, after, limit), self._page_arrived)
+
+    @Slot(object)
+    def _page_arrived(self, page: Page[Any]) -> None:
+        first = self._pending_first
+        # Complete the state before the views hear of the rows: they may call
+        # canFetchMore/fetchMore from inside those signals.
+        self._pending = None
+        self._next = page.next_cursor
+        self._complete = page.next_cursor is None
+        if first:
+            self.beginResetModel()
+            self._rows = list(page.rows)
+            self._shown_answers = self._pending_answers
+            self.endResetModel()
+        elif page.rows:
+            start = len(self._rows)
+            self.beginInsertRows(QModelIndex(), start, start + len(page.rows) - 1)
+            self._rows.extend(page.rows)
+            self.endInsertRows()
+        self._report_loading()
+        self.page_loaded.emit()
+
+    def _failed_now(self, message: str) -> None:
+        if self._pending_first and self._rows and self._pending_answers != self._shown_answers:
+            self.beginResetModel()
+            self._rows = []
+            self._shown_answers = None
+            self.endResetModel()
+        super()._failed_now(message)
