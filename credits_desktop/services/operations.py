@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -143,6 +144,83 @@ def active_staff(session: Session, actor: Actor) -> Staff:
 
 
 Body = Callable[[WriteContext], Outcome]
+T = TypeVar("T")
+
+
+class _RollBack(Exception, Generic[T]):
+    """Carries a dry run's answer out of the transaction, which it rolls back."""
+
+    def __init__(self, value: T) -> None:
+        super().__init__("dry run")
+        self.value = value
+
+
+def dry_run(
+    db: Database,
+    actor: Actor,
+    *,
+    kind: str,
+    account_ids: Iterable[int],
+    at: datetime | None,
+    body: Callable[[WriteContext], T],
+) -> T:
+    """Run ``body`` exactly as :func:`perform` would, then roll everything back.
+
+    Previews use it so that what a dialog promises ("the balance after will be …")
+    is computed by the very code that will do it, not by a second copy of the rules.
+    Nothing is audited: a preview is not an attempt.
+    """
+    when = at or utcnow()
+    ids = tuple(sorted(set(account_ids)))
+
+    def work(session: Session) -> T:
+        staff = active_staff(session, actor)
+        accounts = lock_accounts(session, ids)
+        operation = Operation(
+            # Never committed; unique only so that the flush cannot collide.
+            idempotency_key=f"dry-run-{uuid.uuid4()}",
+            fingerprint="",
+            kind=kind,
+            actor_id=staff.id,
+            account_id=ids[0] if len(ids) == 1 else None,
+            reason=f"Preview of {kind}",
+            reference=None,
+            note=None,
+            created_at=when,
+            result="{}",
+        )
+        session.add(operation)
+        session.flush()
+        ctx = WriteContext(
+            session=session,
+            staff=staff,
+            role=Role(staff.role),
+            operation=operation,
+            accounts=accounts,
+            at=when,
+            limits=load_limits(session),
+            system_actor_id=system_actor_id(session),
+        )
+        try:
+            value = body(ctx)
+        except RuleViolation as exc:
+            raise RuleBroken(exc.message) from exc
+        session.flush()
+        raise _RollBack(value)
+
+    try:
+        db.write(work)
+    except _RollBack as done:
+        return done.value  # type: ignore[no-any-return]
+    except CreditsDeskError:
+        raise
+    except DBAPIError as exc:
+        log.exception("database error in a preview of %s", kind)
+        raise DatabaseUnavailable(
+            "The database could not be reached to prepare the preview. "
+            "Check the connection and try again."
+        ) from exc
+    raise AssertionError("a dry run always rolls back")  # pragma: no cover
 
 
 def perform(

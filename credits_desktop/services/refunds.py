@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 
 from credits_desktop.domain.grants import GrantView, plan_refund
-from credits_desktop.domain.permissions import Action, Verdict, decide
+from credits_desktop.domain.permissions import Action, Decision, Verdict, decide
 from credits_desktop.store.database import Database
 from credits_desktop.store.models import (
     LedgerEntry,
@@ -88,6 +88,17 @@ def refund_payload(
     note_text = v.text(note, "note", "The note", max_length=v.NOTE_MAX, required=False)
     if reason is RefundReason.OTHER and not note_text:
         raise InvalidInput("Say in the note why you refund with reason 'other'.", "note")
+    return {
+        "account_id": account_id,
+        "items": refund_item_rows(items),
+        "reason_code": reason.value,
+        "ticket": ticket_ref,
+        "note": note_text,
+    }
+
+
+def refund_item_rows(items: Sequence[RefundItem]) -> list[list[int | None]]:
+    """Validate the charges of a refund into ``[charge_id, credits or None]`` rows."""
     if not items:
         raise InvalidInput("Choose at least one charge to refund.", "items")
     if len(items) > MAX_CHARGES_PER_REFUND:
@@ -106,31 +117,31 @@ def refund_payload(
         if item.credits is not None:
             amount = v.credits(item.credits, "credits", "The amount to refund")
         rows.append([item.charge_id, amount])
-    return {
-        "account_id": account_id,
-        "items": rows,
-        "reason_code": reason.value,
-        "ticket": ticket_ref,
-        "note": note_text,
-    }
+    return rows
 
 
 def _reason_text(payload: dict[str, Any]) -> str:
     return f"Refund: {payload['reason_code'].replace('_', ' ')}"
 
 
-def _refund_or_request(ctx: WriteContext, payload: dict[str, Any]) -> Outcome:
-    plan = _checked_items(ctx, payload)
+def refund_decision(ctx: WriteContext, plan: list[tuple[UsageCharge, int]]) -> Decision:
+    """Whether the acting role may refund ``plan`` at once, must ask, or may not."""
     total = sum(amount for _, amount in plan)
     # The limit is on what one refund gives back in all, not on each charge in it:
     # otherwise many charges at once would move any amount without a second look.
-    decision = decide(
+    return decide(
         ctx.role,
         Action.REFUND,
         credits=total,
         charge_failed=all(charge.status == "failed" for charge, _ in plan),
         limits=ctx.limits,
     )
+
+
+def _refund_or_request(ctx: WriteContext, payload: dict[str, Any]) -> Outcome:
+    plan = checked_items(ctx, payload)
+    total = sum(amount for _, amount in plan)
+    decision = refund_decision(ctx, plan)
     if decision.verdict is Verdict.DENY:
         raise PermissionDenied(decision.reason)
     if decision.verdict is Verdict.REQUEST:
@@ -147,7 +158,7 @@ def _refund_or_request(ctx: WriteContext, payload: dict[str, Any]) -> Outcome:
     return apply_refund(ctx, payload, plan)
 
 
-def _checked_items(ctx: WriteContext, payload: dict[str, Any]) -> list[tuple[UsageCharge, int]]:
+def checked_items(ctx: WriteContext, payload: dict[str, Any]) -> list[tuple[UsageCharge, int]]:
     """The charges with the amount to refund, refusing anything that breaks a rule."""
     account_id = payload["account_id"]
     ids = [row[0] for row in payload["items"]]
@@ -201,7 +212,7 @@ def apply_refund(
 ) -> Outcome:
     """Carry out a validated refund (also used when a request is approved)."""
     if plan is None:
-        plan = _checked_items(ctx, payload)
+        plan = checked_items(ctx, payload)
     account_id = payload["account_id"]
     book = ctx.book(account_id)
     total = 0
