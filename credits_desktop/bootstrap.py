@@ -7,19 +7,24 @@ and upgraded automatically when a new version of the application arrives (it
 belongs to this application alone).
 
 A shared database is never upgraded behind its owners' backs: an outdated schema
-is reported with the command that upgrades it, and a schema newer than this
-application (a colleague runs a newer version) is refused, since this version
-would not know its rules. Both the GUI and the command line come through here,
-and every failure is a :class:`BootstrapError` whose ``message`` is a plain
-sentence without a traceback or a password.
+is reported (:class:`SchemaOutdated`) unless the caller asks for the upgrade
+(``upgrade_outdated``: the GUI does once staff have agreed to it), and a schema
+newer than this application (a colleague runs a newer version) is refused, since
+this version would not know its rules. An upgrade the database login may not make
+says to ask a database administrator (:class:`UpgradeNotPermitted`). Both the GUI
+and the command line come through here, and every failure is a
+:class:`BootstrapError` whose ``message`` is a plain sentence without a traceback
+or a password.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import platformdirs
 from sqlalchemy import func, inspect, select
@@ -78,11 +83,21 @@ class SchemaTooNew(BootstrapError):
 
     def __init__(self, current: str, head: str) -> None:
         super().__init__(
-            f"The database schema (revision {current}) is newer than this version of "
-            f"Credits Desk knows (revision {head}); install the newer version to use it."
+            f"This database uses a newer layout (revision {current}): it is newer than this "
+            f"version of Credits Desk, which knows revision {head}. Update Credits Desk to "
+            "use this database."
         )
         self.current = current
         self.head = head
+
+
+ASK_AN_ADMINISTRATOR = (
+    "Ask a database administrator to upgrade this database (credits-desktop db upgrade)."
+)
+
+
+class UpgradeNotPermitted(BootstrapError):
+    """The schema needs creating or upgrading but the login (or file) may not change it."""
 
 
 def default_demo_path() -> Path:
@@ -90,14 +105,23 @@ def default_demo_path() -> Path:
     return platformdirs.user_data_path(APP_NAME, appauthor=False) / DEMO_FILENAME
 
 
+def demo_url() -> str:
+    """The address of the default demo database."""
+    return f"sqlite:///{default_demo_path()}"
+
+
 def resolve_url(cli_value: str | None) -> tuple[str, bool]:
-    """The database address to use, and whether it is the default demo database."""
+    """The database address to use, and whether it is the default demo database.
+
+    (The desktop application, given neither, first reopens the last connection
+    chosen in it, if any: see ``credits_desktop.ui.app``.)
+    """
     if cli_value is not None and cli_value.strip():
         return cli_value.strip(), False
     from_env = os.environ.get(ENV_VAR, "").strip()
     if from_env:
         return from_env, False
-    return f"sqlite:///{default_demo_path()}", True
+    return demo_url(), True
 
 
 def display_url(url: str | URL) -> str:
@@ -117,6 +141,9 @@ def sqlite_path(url: str) -> Path | None:
         return None
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return None
+    if parsed.query.get("uri") == "true" and parsed.database.startswith("file:"):
+        # A URI filename (sqlite:///file:/path?mode=ro&uri=true): the path is inside it.
+        return Path(urlsplit(parsed.database).path)
     return Path(parsed.database)
 
 
@@ -167,12 +194,38 @@ def driver_message(exc: BaseException, url: URL | None = None) -> str:
     return line if line.endswith(".") else line + "."
 
 
+def lacks_rights(exc: DBAPIError) -> bool:
+    """Whether the database refused a change for lack of rights: PostgreSQL's
+    insufficient privilege (permission denied, must be owner), or a read-only SQLite
+    file."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "42501":
+        return True
+    if isinstance(orig, sqlite3.Error):
+        name = str(getattr(orig, "sqlite_errorname", ""))
+        return name.startswith("SQLITE_READONLY") or "readonly database" in str(orig)
+    return False
+
+
+def _upgrade(db: Database) -> None:
+    try:
+        upgrade(db.engine)
+    except DBAPIError as exc:
+        if not lacks_rights(exc):
+            raise
+        log.info("no rights to upgrade %s", db.display_url(), exc_info=exc)
+        raise UpgradeNotPermitted(
+            f"The database at {db.display_url()} could not be upgraded: "
+            f"{driver_message(exc, db.engine.url)} {ASK_AN_ADMINISTRATOR}"
+        ) from exc
+
+
 def check_schema(db: Database, *, upgrade_outdated: bool, create_empty: bool) -> SchemaState:
     """Bring the schema to head where allowed, else raise why it cannot be used.
 
     An empty database is migrated when ``create_empty``; an outdated one only when
-    ``upgrade_outdated`` (the default demo database); a newer one never.
-    Returns the state found before any upgrade.
+    ``upgrade_outdated`` (the default demo database, or staff agreed to it); a newer
+    one never. Returns the state found before any upgrade.
     """
     try:
         state = schema_state(db.engine)
@@ -189,14 +242,14 @@ def check_schema(db: Database, *, upgrade_outdated: bool, create_empty: bool) ->
                     "run 'credits-desktop db upgrade' to create it."
                 )
             log.info("creating the schema in %s", db.display_url())
-            upgrade(db.engine)
+            _upgrade(db)
         elif state.newer_than_application:
             raise SchemaTooNew(str(state.current), state.head)
         elif not state.up_to_date:
             if not upgrade_outdated:
                 raise SchemaOutdated(str(state.current), state.head)
             log.info("upgrading %s from %s to %s", db.display_url(), state.current, state.head)
-            upgrade(db.engine)
+            _upgrade(db)
     except DBAPIError as exc:
         raise unreachable(exc, db.engine.url) from exc
     return state
@@ -207,17 +260,27 @@ def account_count(db: Database) -> int:
 
 
 def prepare_database(
-    url: str, *, is_default_demo: bool, progress: Progress | None = None
+    url: str,
+    *,
+    is_default_demo: bool,
+    upgrade_outdated: bool | None = None,
+    must_exist: bool = False,
+    progress: Progress | None = None,
 ) -> Database:
     """Open ``url`` ready for the application (see the module docstring).
 
     The default demo database gets its schema and, while it has no accounts, the
     demo data set (which takes a while: ``progress`` hears of it). Any other
     database gets its schema only if it is empty, and is otherwise used as it is.
+    An outdated schema is upgraded when ``upgrade_outdated`` (by default only the
+    demo database's), else :class:`SchemaOutdated` is raised. ``must_exist``
+    refuses a missing SQLite file instead of creating it.
     """
-    db = open_database(url)
+    if upgrade_outdated is None:
+        upgrade_outdated = is_default_demo
+    db = open_database(url, must_exist=must_exist)
     try:
-        check_schema(db, upgrade_outdated=is_default_demo, create_empty=True)
+        check_schema(db, upgrade_outdated=upgrade_outdated, create_empty=True)
         if is_default_demo and account_count(db) == 0:
             fill_demo(db, accounts=DEMO_ACCOUNTS, months=DEMO_MONTHS, seed=DEMO_SEED,
                       progress=progress)

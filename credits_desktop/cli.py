@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
+from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import TextIO
 
@@ -52,6 +53,8 @@ from credits_desktop.store.schema import schema_state, upgrade
 log = logging.getLogger("credits_desktop.cli")
 
 LOG_FILENAME = "credits-desktop.log"
+LOG_MAX_BYTES = 1_000_000
+LOG_BACKUPS = 5
 EXIT_OK, EXIT_PROBLEM, EXIT_ERROR = 0, 1, 2
 EXIT_INTERRUPTED = 130  # the shell's convention for Ctrl+C
 
@@ -62,6 +65,8 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
+    # Given neither --db nor CREDITS_DESK_DB (is_demo), the application reopens the
+    # connection last chosen in it, if any, before falling back to the demo database.
     url, is_demo = resolve_url(args.db)
     try:
         # Imported here so that every other command works without Qt or a display.
@@ -269,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Credits Desk: look after customers' AI credits. Without a command, "
         "opens the desktop application.",
         epilog="The database is --db, else the CREDITS_DESK_DB environment variable, else "
-        "the demo database in your data folder. Addresses: sqlite:///path/to/file.sqlite3 "
+        "(for the desktop application) the connection last chosen in it, else the demo "
+        "database in your data folder. Addresses: sqlite:///path/to/file.sqlite3 "
         "or postgresql://user@host/dbname.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -341,7 +347,9 @@ def logging_to(verbose: bool) -> Iterator[None]:
     try:
         path = log_path()
         path.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(path, encoding="utf-8"))
+        # Rotated, so a desktop left running for months cannot fill the disk.
+        handlers.append(RotatingFileHandler(path, maxBytes=LOG_MAX_BYTES,
+                                            backupCount=LOG_BACKUPS, encoding="utf-8"))
     except OSError:
         pass  # no log file: the command itself still works
     if verbose:

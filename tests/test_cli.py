@@ -374,6 +374,40 @@ def test_outdated_demo_database_is_upgraded(monkeypatch: pytest.MonkeyPatch) -> 
     assert len(upgraded) == 1
 
 
+def test_outdated_shared_database_is_upgraded_when_asked(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the desktop application does once staff have agreed to the upgrade."""
+    upgraded = _older_head(monkeypatch)
+    db = prepare_database(db_url, is_default_demo=False, upgrade_outdated=True)
+    db.close()
+    assert len(upgraded) == 1
+
+
+def test_a_missing_file_is_refused_rather_than_created_when_it_must_exist(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "moved-away.sqlite3"
+    with pytest.raises(BootstrapError) as caught:
+        prepare_database(f"sqlite:///{missing}", is_default_demo=False, must_exist=True)
+    assert caught.value.message == f"There is no database file at {missing}."
+    assert not missing.exists()
+
+
+def test_a_sqlite_uri_address_is_opened_without_making_stray_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "shared" / "credits.sqlite3"
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///file:{path}?mode=rwc&uri=true"
+    assert bootstrap.sqlite_path(url) == path
+    db = prepare_database(url, is_default_demo=False)
+    db.close()
+    assert path.is_file()
+    # Not a folder named "file:" beside wherever the application was started.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["shared"]
+
+
 def test_newer_database_is_refused_even_for_the_demo(future_url: str) -> None:
     for is_demo in (False, True):
         with pytest.raises(SchemaTooNew) as caught:

@@ -3,16 +3,22 @@
 ``ensure_catalog`` puts the standard catalogue into an empty database (the demo
 data and the tests start from it); admins change prices later by adding price
 rows with a later ``valid_from``, never by editing old ones.
+
+``list_plans`` and ``list_features`` read the catalogue back as small frozen
+dataclasses, for the screens' choice lists (filters), which must follow what the
+database holds rather than a list written into the code.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from credits_desktop.store.models import CreditPackage, FeaturePrice, Plan
+from credits_desktop.store.database import Database
+from credits_desktop.store.models import CreditPackage, Feature, FeaturePrice, Plan
 
 PLANS = [
     # code, name, monthly allotment
@@ -67,3 +73,51 @@ def ensure_catalog(session: Session) -> None:
             session.add(FeaturePrice(feature_code=feature, model=model, credits=credits,
                                      valid_from=since))
     session.flush()
+
+
+# -- reading the catalogue ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanChoice:
+    """A plan as a choice list shows it."""
+
+    code: str
+    name: str
+    allotment: int
+
+
+@dataclass(frozen=True)
+class FeatureChoice:
+    """An AI feature as a choice list shows it; ``enabled`` False means switched off."""
+
+    code: str
+    name: str
+    enabled: bool
+
+
+def list_plans(db: Database) -> list[PlanChoice]:
+    """Every plan, smallest monthly allotment first (ties by code).
+
+    Retired plans are listed too: accounts may still be on them. Sorted here rather
+    than in SQL so that both databases give the same order whatever their collation.
+    """
+
+    def work(session: Session) -> list[PlanChoice]:
+        rows = session.execute(select(Plan.code, Plan.name, Plan.monthly_allotment)).all()
+        plans = [PlanChoice(code=r[0], name=r[1], allotment=int(r[2])) for r in rows]
+        return sorted(plans, key=lambda p: (p.allotment, p.code))
+
+    return db.read(work)
+
+
+def list_features(db: Database) -> list[FeatureChoice]:
+    """Every AI feature, switched off ones included (old charges may use them), by
+    name, case-insensitively (ties by code)."""
+
+    def work(session: Session) -> list[FeatureChoice]:
+        rows = session.execute(select(Feature.code, Feature.name, Feature.enabled)).all()
+        features = [FeatureChoice(code=r[0], name=r[1], enabled=bool(r[2])) for r in rows]
+        return sorted(features, key=lambda f: (f.name.casefold(), f.code))
+
+    return db.read(work)

@@ -965,3 +965,25 @@ def _require_account(session: Session, account_id: int) -> None:
     if session.scalar(select(Account.id).where(Account.id == account_id)) is None:
         raise NotFound(f"There is no account with id {account_id}.")
 
+
+
+# -- live refresh ---------------------------------------------------------------------
+
+
+def change_marks(db: Database, account_ids: Sequence[int]) -> dict[int, int]:
+    """Each listed account's ``change_seq`` (bumped by every write touching it), by id.
+
+    One primary-key lookup, cheap enough to poll every second: an open view compares
+    the marks with the ones it last saw and reads again the accounts whose mark moved.
+    Ids of accounts that do not exist are left out. With no ids the query still runs,
+    so the call doubles as a check that the database answers.
+    """
+    ids = sorted({_check_id(i) for i in account_ids})
+
+    def work(session: Session) -> dict[int, int]:
+        rows = session.execute(
+            select(Account.id, Account.change_seq).where(Account.id.in_(ids))
+        )
+        return {int(r[0]): int(r[1]) for r in rows}
+
+    return db.read(work)

@@ -14,14 +14,16 @@ failures (SQLSTATE 40P01/40001) are retried.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.orm import Session
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,7 @@ def make_engine(url: str | URL, *, pool_size: int = 5) -> Engine:
             connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
         )
         _configure_sqlite(engine)
+        _guard_sqlite_file(engine, parsed)
         return engine
     return create_engine(
         parsed,
@@ -104,6 +107,45 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
         connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def _guard_sqlite_file(engine: Engine, url: URL) -> None:
+    """Notice a database file that went away instead of quietly working around it.
+
+    SQLite creates a missing file on connect, and a pooled connection keeps reading a
+    file that was moved or deleted (it holds it open). Either would show staff a
+    wrong, empty or stale database after the file is moved, deleted or its share
+    disconnected. So once the engine has opened the file, later connections open it
+    with ``mode=rw`` (an error if it is missing, never a new empty file), and a
+    pooled connection whose file is no longer the one at the path is dropped on
+    checkout: the pool then reconnects, which fails while the file is gone.
+    """
+    path = Path(os.path.abspath(str(url.database)))
+    opened: list[bool] = []
+
+    def identity() -> tuple[int, int] | None:
+        try:
+            found = path.stat()
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino
+
+    @event.listens_for(engine, "do_connect")
+    def _do_connect(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        if opened and cargs and not cparams.get("uri"):
+            cargs[0] = f"{path.as_uri()}?mode=rw"
+            cparams["uri"] = True
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(_dbapi_connection: Any, record: Any) -> None:
+        if not opened:
+            opened.append(True)
+        record.info["sqlite_file"] = identity()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.info.get("sqlite_file") != identity():
+            raise DisconnectionError(f"the database file {path} was moved or deleted")
 
 
 def reader(engine: Engine) -> Engine:

@@ -3,15 +3,17 @@
 The main window shows one :class:`AccountDetail` per open account, in tabs. The
 header and the cards come from ``services.queries.account_summary`` (balances
 computed from the live grants at the moment asked); the three lists are the
-models of :mod:`detail_models`, the long ones paged lazily. Every read goes
-through the window's :class:`~credits_desktop.ui.workers.Worker`.
+models of :mod:`detail_models`, the long ones paged lazily. The charges' feature
+filter lists the features the database holds (``services.catalog.list_features``),
+read when the account opens. Every read goes through the window's
+:class:`~credits_desktop.ui.workers.Worker`.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from PySide6.QtCore import QDate, QItemSelectionModel, Qt, Signal, Slot
+from PySide6.QtCore import QDate, Qt, Signal, Slot
 from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -29,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from credits_desktop.services.catalog import FeatureChoice, list_features
 from credits_desktop.services.queries import AccountSummary, account_summary
 from credits_desktop.store.database import Database
 
@@ -41,12 +44,13 @@ from .detail_models import (
     ChargesModel,
     GrantsModel,
     LedgerModel,
+    feature_choices,
 )
-from .table_models import LoadingModel
+from .live import ViewState, capture_view, restore_view
+from .table_models import LoadingModel, PagedModel
 from .workers import Job, Worker
 
 __all__ = [
-    "FEATURES",
     "PRESETS",
     "AccountDetail",
     "CopyableTable",
@@ -55,16 +59,9 @@ __all__ = [
 
 STATUS_LABELS = {"active": "Active", "suspended": "Suspended", "closed": "Closed"}
 
-# The features the migration seeds (code, name); the list does not change at run time.
-FEATURES: tuple[tuple[str, str], ...] = (
-    ("ad_image", "Ad image"),
-    ("video_transcription", "Video transcription"),
-    ("video_script", "Video script"),
-    ("url_brief", "URL brief"),
-    ("radar_analysis", "Radar analysis"),
-    ("review_mining", "Review mining"),
-    ("asset_tagging", "Asset tagging"),
-)
+FEATURE_TIP = "Only charges of this AI feature"
+FEATURES_FAILED_TIP = "The features could not be loaded: {message} Refresh (F5) to try again."
+DISABLED_FEATURE_TIP = "Switched off: no new charge uses it, but older charges may."
 
 # Date range presets of the charges filter: label, days back (None = any time / custom).
 PRESETS: tuple[tuple[str, int | None], ...] = (
@@ -201,8 +198,10 @@ class AccountDetail(QWidget):
         self.name = name
         self._summary: AccountSummary | None = None
         self._summary_job: Job | None = None
-        # Per table, the key of its current row before a refresh, to select it again.
-        self._keep: dict[QTableView, object] = {}
+        self._features_job: Job | None = None
+        # Per table being refreshed, its selection and scroll position to put back when
+        # the new rows arrive (None until they are about to replace the old ones).
+        self._keep: dict[QTableView, ViewState | None] = {}
 
         # Header.
         self.title = QLabel(name)
@@ -245,8 +244,10 @@ class AccountDetail(QWidget):
         self.feature_filter = QComboBox()
         self.feature_filter.setObjectName("featureFilter")
         self.feature_filter.addItem("All features", None)
-        for code, label in FEATURES:
-            self.feature_filter.addItem(label, code)
+        self.feature_filter.setAccessibleName("Feature filter")
+        self.feature_filter.setToolTip(FEATURE_TIP)
+        # The features arrive from the database when the account opens (load()).
+        self.feature_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.status_filter = QComboBox()
         self.status_filter.setObjectName("statusFilter")
         self.status_filter.addItem("Any status", None)
@@ -319,37 +320,49 @@ class AccountDetail(QWidget):
 
     @property
     def is_loading(self) -> bool:
-        return self._summary_job is not None or any(
-            m.is_loading for m in (self.grants, self.charges, self.ledger)
+        return (
+            self._summary_job is not None
+            or self._features_job is not None
+            or any(m.is_loading for m in (self.grants, self.charges, self.ledger))
         )
 
     def load(self) -> None:
         """Read the summary and every list for the first time."""
         self._load_summary()
+        self._load_features()
         self.grants.refresh()
         self.charges.set_filter(self._current_filter())
         self.ledger.refresh()
 
     @Slot()
     def refresh(self) -> None:
-        """Read the summary and the lists again, keeping each list's current row."""
+        """Read the summary and the lists again, keeping each list's selected cells and
+        scroll position (F5, and live when someone else changes the account)."""
         self.message.hide()
         self._load_summary()
+        # Cheap, and a feature switched on or renamed since shows up.
+        self._load_features()
         for table, model in (
             (self.grants_table, self.grants),
             (self.charges_table, self.charges),
             (self.ledger_table, self.ledger),
         ):
-            current = table.currentIndex()
-            if current.isValid():
-                self._keep[table] = model.row_key(model.row_at(current.row()))
-            model.refresh()
+            self._keep[table] = None
+            if isinstance(model, PagedModel):
+                # As many rows as are loaded: a list scrolled past its first page
+                # keeps its place.
+                model.refresh(rows=model.rowCount())
+            else:
+                model.refresh()
 
     def shutdown(self) -> None:
         """The tab closes: results still on their way are not wanted."""
         if self._summary_job is not None:
             self._summary_job.discard()
             self._summary_job = None
+        if self._features_job is not None:
+            self._features_job.discard()
+            self._features_job = None
         for model in (self.grants, self.charges, self.ledger):
             model.discard()
 
@@ -359,7 +372,9 @@ class AccountDetail(QWidget):
         table = CopyableTable()
         table.setObjectName(name)
         table.setModel(model)
+        model.modelAboutToBeReset.connect(lambda t=table, m=model: self._capture_view(t, m))
         model.page_loaded.connect(lambda t=table, m=model: self._restore_current(t, m))
+        model.load_failed.connect(lambda _message, t=table: self._keep.pop(t, None))
         return table
 
     def _size_columns(self) -> None:
@@ -436,21 +451,59 @@ class AccountDetail(QWidget):
         self._show_message(message)
         self.load_failed.emit(message)
 
+    def _load_features(self) -> None:
+        if self._features_job is not None:
+            self._features_job.discard()
+        db = self._db
+        job = self._worker.submit(lambda: list_features(db))
+        job.succeeded.connect(self._features_arrived)
+        job.failed.connect(self._features_failed)
+        self._features_job = job
+
+    @Slot(object)
+    def _features_arrived(self, features: list[FeatureChoice]) -> None:
+        self._features_job = None
+        combo = self.feature_filter
+        chosen = combo.currentData()
+        combo.blockSignals(True)
+        try:
+            combo.clear()
+            combo.addItem("All features", None)
+            for label, feature in feature_choices(features):
+                combo.addItem(label, feature.code)
+                if not feature.enabled:
+                    combo.setItemData(combo.count() - 1, DISABLED_FEATURE_TIP,
+                                      Qt.ItemDataRole.ToolTipRole)
+            index = combo.findData(chosen) if chosen is not None else 0
+            combo.setCurrentIndex(max(index, 0))
+        finally:
+            combo.blockSignals(False)
+        combo.setToolTip(FEATURE_TIP)
+        if chosen is not None and index < 0:
+            # The chosen feature is gone from the database: list every feature.
+            self._filters_changed()
+
+    @Slot(str)
+    def _features_failed(self, message: str) -> None:
+        # The charges still list (all features); only the choice is missing.
+        self._features_job = None
+        self.feature_filter.setToolTip(FEATURES_FAILED_TIP.format(message=message))
+
     @Slot(str)
     def _show_message(self, message: str) -> None:
         self.message.setText(message)
         self.message.show()
 
+    def _capture_view(self, table: QTableView, model: LoadingModel) -> None:
+        # Taken when the refreshed rows are about to replace the old ones, not when
+        # the refresh started: the user may have moved on meanwhile.
+        if table in self._keep and self._keep[table] is None:
+            self._keep[table] = capture_view(table, model)
+
     def _restore_current(self, table: QTableView, model: LoadingModel) -> None:
-        if table not in self._keep:
-            return
-        row = model.find_key(self._keep.pop(table))
-        if row >= 0:
-            index = model.index(row, max(table.currentIndex().column(), 0))
-            table.selectionModel().setCurrentIndex(
-                index, QItemSelectionModel.SelectionFlag.ClearAndSelect
-            )
-            table.scrollTo(index)
+        state = self._keep.pop(table, None)
+        if state is not None:
+            restore_view(table, model, state)
 
     # -- filters ---------------------------------------------------------------------------
 
@@ -482,4 +535,6 @@ class AccountDetail(QWidget):
         self.date_from.setEnabled(custom)
         self.date_to.setEnabled(custom)
         self.message.hide()
+        # Other charges: the place in the old list means nothing in the new one.
+        self._keep.pop(self.charges_table, None)
         self.charges.set_filter(self._current_filter())

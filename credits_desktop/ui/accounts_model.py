@@ -6,8 +6,9 @@ them all: it asks for one page (200 rows), and the view asks for the next throug
 read by a :class:`~credits_desktop.ui.workers.Worker` job, never on the GUI
 thread, and the rows are appended when the page arrives.
 
-Searching and sorting happen in SQL: :meth:`AccountsModel.set_query` and
-:meth:`AccountsModel.sort` start a new first page; the rows on screen stay until
+Searching, filtering and sorting happen in SQL: :meth:`AccountsModel.set_query`,
+:meth:`AccountsModel.set_filters` and :meth:`AccountsModel.sort` start a new first
+page, each keeping what the others set; the rows on screen stay until
 it arrives (no flicker), and the page of any older query still under way is
 discarded, so a slow early search can never overwrite a newer one.
 """
@@ -29,6 +30,7 @@ from credits_desktop.services.queries import AccountQuery, AccountRow, AccountSo
 from credits_desktop.store.database import Database
 
 from . import formatting as fmt
+from .account_filters import AccountFilters
 from .table_models import ROW_ROLE, PagedModel, greyed
 from .workers import Worker
 
@@ -127,6 +129,32 @@ class AccountsModel(PagedModel):
         if self._started and text == self._query.text and not self._failed:
             return
         self._query = replace(self._query, text=text)
+        self.refresh()
+
+    @property
+    def filters(self) -> AccountFilters:
+        """The filters of the list shown or being read (see :meth:`set_filters`)."""
+        q = self._query
+        return AccountFilters(
+            plan_code=q.plan_code,
+            status=q.status,
+            low_balance_below=q.low_balance_below,
+            unrefunded_failed_only=q.unrefunded_failed_only,
+        )
+
+    def set_filters(self, filters: AccountFilters) -> None:
+        """Show the accounts matching ``filters`` (and the search text), from the first
+        page, in the same sort order."""
+        query = replace(
+            self._query,
+            plan_code=filters.plan_code,
+            status=filters.status,
+            low_balance_below=filters.low_balance_below,
+            unrefunded_failed_only=filters.unrefunded_failed_only,
+        )
+        if self._started and query == self._query and not self._failed:
+            return
+        self._query = query
         self.refresh()
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:

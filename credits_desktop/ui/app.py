@@ -1,16 +1,32 @@
-"""Starting the desktop application: open the database, sign in, show the main window.
+"""Starting the desktop application: choose and open the database, sign in, show the
+main window; and later, switching the window to another database.
 
-:func:`run_gui` is what ``credits-desktop`` (the CLI) calls. The steps run in a
-:class:`Launcher`, one after another, without ever blocking the GUI thread:
+:func:`run_gui` is what ``credits-desktop`` (the CLI) calls. Which database: the
+one given by ``--db`` or ``CREDITS_DESK_DB``; else the connection last chosen in the
+Connect dialog (its password from the system keyring); else the demo database.
+The steps run in a :class:`Launcher`, one after another, without ever blocking the
+GUI thread:
 
 1. ``bootstrap.prepare_database`` in a worker, behind a progress dialog (the
    first start creates and fills the demo database, which takes a while; its
    progress reports arrive on the worker thread and are forwarded by signal);
-2. the sign-in: the database login on PostgreSQL, the staff picker on SQLite;
-3. the main window.
+2. a database on an older schema revision: staff are asked whether to upgrade it
+   (after making a backup); the upgrade runs in the worker as step 1 did. The demo
+   database is upgraded without asking (it belongs to this application alone), and
+   a database newer than the application is refused;
+3. the sign-in: the database login on PostgreSQL, the staff picker on SQLite;
+4. the main window.
 
-A failure at any step is shown as a plain message and the application ends with
-status 2; cancelling the sign-in ends it with 0.
+At start, a failure is shown as a plain message and the application ends with
+status 2; cancelling the sign-in or the upgrade ends it with 0. When the last
+connection cannot be opened (the server is down, the keyring had no password or the
+server refused the one it had…), the Connect dialog opens instead, showing that
+connection and the reason, so staff can fix it or choose another.
+
+File > Connect to another database… (:attr:`MainWindow.connect_requested`) opens
+the Connect dialog and runs the same steps for the chosen database; the new window
+replaces the old one only once it is ready (the old window and its database are
+closed after it), and a failure leaves the old window as it was, with a message.
 
 Two environment variables make unattended runs possible (smoke tests in CI,
 screenshots); people never need them:
@@ -18,8 +34,8 @@ screenshots); people never need them:
 * ``CREDITS_DESK_USER``: on SQLite, sign in as this username without the dialog
   (on PostgreSQL the database login decides, as always);
 * ``CREDITS_DESK_QUIT_AFTER_START=1``: quit with status 0 as soon as the main
-  window has loaded its first page, and write a failure to stderr instead of
-  showing a message box (status 2).
+  window has loaded its first page, and write a failure (an outdated schema too,
+  rather than asking) to stderr instead of showing a message box (status 2).
 
 Tests build :class:`~credits_desktop.ui.main_window.MainWindow` directly, or drive
 a :class:`Launcher`; neither blocks.
@@ -30,20 +46,25 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QIcon
-from PySide6.QtWidgets import QApplication, QDialog, QMessageBox, QProgressDialog
+from PySide6.QtWidgets import QApplication, QDialog, QMessageBox, QProgressDialog, QWidget
 
 from credits_desktop import __version__
-from credits_desktop.bootstrap import prepare_database
+from credits_desktop.bootstrap import SchemaOutdated, demo_url, prepare_database
 from credits_desktop.services.accounts import sign_in
 from credits_desktop.services.operations import Actor
 from credits_desktop.store.database import Database
 
+from .connection_dialog import ConnectionDialog
+from .error_report import install_excepthook
 from .main_window import MainWindow
+from .profiles import ProfileStore, to_url
 from .sign_in import SignInDialog, login_from_database
 from .workers import ProgressFn, Worker
 
@@ -56,6 +77,7 @@ __all__ = [
     "app_icon",
     "configure_application",
     "run_gui",
+    "upgrade_question_text",
 ]
 
 log = logging.getLogger(__name__)
@@ -65,6 +87,8 @@ ICON_PATH = Path(__file__).resolve().parent / "assets" / "credits-desk.svg"
 EXIT_OK, EXIT_ERROR = 0, 2
 # How long opening may take before the progress dialog appears.
 PROGRESS_DELAY_MS = 400
+# How often a replaced window is looked at until its last query has returned.
+RETIRE_POLL_MS = 50
 
 USER_ENV = "CREDITS_DESK_USER"
 QUIT_AFTER_START_ENV = "CREDITS_DESK_QUIT_AFTER_START"
@@ -85,9 +109,17 @@ def configure_application(app: QApplication) -> None:
     app.setWindowIcon(app_icon())
 
 
+def upgrade_question_text(current: str) -> str:
+    """What staff are asked about a database on an older schema revision."""
+    return (
+        f"This database uses an older layout (revision {current}). Upgrade it now? "
+        "Make sure you have a backup."
+    )
+
+
 class _ProgressDialog(QProgressDialog):
     """A progress dialog that cannot be dismissed: the work it shows cannot be stopped
-    half-way (the demo database is filled in one go)."""
+    half-way (the demo database is filled, or a schema upgraded, in one go)."""
 
     def reject(self) -> None:  # Esc
         pass
@@ -96,9 +128,37 @@ class _ProgressDialog(QProgressDialog):
         event.ignore()
 
 
+@dataclass
+class _Target:
+    """A database about to be opened, and where the choice came from."""
+
+    url: str
+    is_default_demo: bool
+    # The saved profile it came from: at start, a failure opens the Connect dialog on
+    # it; a profile's SQLite file must exist (it is not made anew after a typo).
+    profile: str | None = None
+    # Staff agreed to upgrade its schema.
+    upgrade: bool = False
+
+
+@dataclass(frozen=True)
+class _Outdated:
+    """The database's schema is older than the application's (from the worker)."""
+
+    current: str
+    head: str
+
+
 class Launcher(QObject):
-    """Runs the start-up steps (see the module docstring); ``finished`` carries the exit
-    status once the application should end before or instead of the main window."""
+    """Runs the start-up steps and later switches (see the module docstring).
+
+    ``finished`` carries the exit status once the application should end before or
+    instead of the main window. ``window_shown`` carries each main window as it is
+    shown: the first, and each one that replaces it after File > Connect to another
+    database…. ``store`` holds the saved connections (default: the user's own,
+    read only when needed); with ``is_default_demo`` its last connection, if any, is
+    opened instead of ``url``.
+    """
 
     finished = Signal(int)
     # The main window, shown and loading its first page.
@@ -112,6 +172,7 @@ class Launcher(QObject):
         username: str | None = None,
         unattended: bool = False,
         prepare: PrepareFn = prepare_database,
+        store: ProfileStore | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -120,28 +181,156 @@ class Launcher(QObject):
         self._username = username or None
         self._unattended = unattended
         self._prepare = prepare
+        self._store = store
         self.worker = Worker(self)
+        # The database and window in use (None until the first window is shown).
         self.db: Database | None = None
+        self.window: MainWindow | None = None
+        # A database being opened, and its Database once prepared (before sign-in).
+        self._pending: _Target | None = None
+        self._pending_db: Database | None = None
+        # Replaced windows whose last queries have not returned yet, with their database.
+        self._retired: list[tuple[MainWindow, Database]] = []
         self.progress: QProgressDialog | None = None
         self.sign_in_dialog: SignInDialog | None = None
+        self.connection_dialog: ConnectionDialog | None = None
+        self.upgrade_question: QMessageBox | None = None
         self.message_box: QMessageBox | None = None
-        self.window: MainWindow | None = None
         self._done = False
         self._headline = ""
 
+    @property
+    def busy(self) -> bool:
+        """Whether a database is being chosen or opened (another switch must wait)."""
+        return self._pending is not None or self.connection_dialog is not None
+
+    def profiles(self) -> ProfileStore:
+        """The saved connections (the user's own settings unless given)."""
+        if self._store is None:
+            self._store = ProfileStore()
+        return self._store
+
     @Slot()
     def start(self) -> None:
-        self._headline = (
-            "Preparing the demo database (only the first time)…" if self._is_default_demo
-            else "Opening the database…"
-        )
-        progress = _ProgressDialog(self._headline, "", 0, 0)
+        """Open the start-up database (``url``, or the last connection)."""
+        self._open(self._initial_target())
+
+    @Slot()
+    def connect_to_another_database(self) -> None:
+        """File > Connect to another database…: the Connect dialog, then the switch."""
+        if self.busy or self._done:
+            return
+        self._ask_for_connection()
+
+    def shutdown(self) -> None:
+        """Wait for background work, close the windows and databases (after exec)."""
+        # Dialogs closed from here on must not report an ending any more.
+        self._done = True
+        self.worker.discard_all()
+        self.worker.wait_for_done()
+        self._close_progress()
+        if self.connection_dialog is not None:
+            self.connection_dialog.done(QDialog.DialogCode.Rejected)
+        if self.sign_in_dialog is not None:
+            # Its staff list may still be loading from the database closed next.
+            self.sign_in_dialog.worker.discard_all()
+            self.sign_in_dialog.worker.wait_for_done()
+        self._close_pending_db()
+        for window, db in self._retired:
+            window.worker.wait_for_done()
+            db.close()
+        self._retired.clear()
+        if self.window is not None:
+            self.window.worker.discard_all()
+            self.window.worker.wait_for_done()
+            self.window.close()
+        if self.db is not None:
+            self.db.close()
+
+    # -- choosing the database -------------------------------------------------------------
+
+    def _initial_target(self) -> _Target:
+        if self._is_default_demo:
+            store = self.profiles()
+            name = store.last_used()
+            profile = store.get(name) if name else None
+            if profile is not None:
+                # None when the keyring has none (or there is no keyring): the server
+                # may not need one (trust, .pgpass); if it does, the refusal opens the
+                # Connect dialog on this profile, asking for it.
+                password = store.password(profile) if profile.is_postgresql else None
+                log.info("reopening the last connection '%s'", profile.name)
+                return _Target(to_url(profile, password), False, profile=profile.name)
+        return _Target(self._url, self._is_default_demo)
+
+    def _ask_for_connection(self, *, select: str | None = None, message: str = "") -> None:
+        parent: QWidget | None = self.window
+        dialog = ConnectionDialog(self.profiles(), parent, select=select, message=message)
+        dialog.setWindowIcon(app_icon())
+        dialog.finished.connect(self._connection_chosen)
+        self.connection_dialog = dialog
+        dialog.open()
+
+    @Slot(int)
+    def _connection_chosen(self, result: int) -> None:
+        dialog = self.connection_dialog
+        self.connection_dialog = None
+        if dialog is None:
+            return
+        dialog.deleteLater()
+        url = dialog.url()
+        if result != QDialog.DialogCode.Accepted:
+            if self.window is None:
+                self._finish(EXIT_OK)
+            return
+        if dialog.chose_demo:
+            self._open(_Target(demo_url(), True))
+        elif url is not None:
+            self._open(_Target(url, False, profile=dialog.profile().name))
+
+    # -- opening it ------------------------------------------------------------------------
+
+    def _open(self, target: _Target) -> None:
+        self._pending = target
+        if target.upgrade:
+            self._headline = "Upgrading the database…"
+        elif target.is_default_demo:
+            self._headline = "Preparing the demo database (only the first time)…"
+        else:
+            self._headline = "Opening the database…"
+        self._show_progress_later()
+
+        prepare = self._prepare
+        upgrade_outdated = target.upgrade or target.is_default_demo
+
+        def work(report: ProgressFn) -> Database | _Outdated:
+            try:
+                return prepare(
+                    target.url,
+                    is_default_demo=target.is_default_demo,
+                    upgrade_outdated=upgrade_outdated,
+                    must_exist=target.profile is not None,
+                    progress=report,
+                )
+            except SchemaOutdated as exc:
+                # Not a failure: a question for staff, asked on the GUI thread.
+                return _Outdated(exc.current, exc.head)
+
+        job = self.worker.submit_reporting(work)
+        job.progressed.connect(self._progressed)
+        job.succeeded.connect(self._prepared)
+        job.failed.connect(self._fail)
+
+    def _show_progress_later(self) -> None:
+        progress = _ProgressDialog(self._headline, "", 0, 0, self.window)
         progress.setObjectName("startProgress")
         progress.setWindowTitle(APP_NAME)
         progress.setCancelButton(None)  # None removes the button
         progress.setAutoClose(False)
         progress.setAutoReset(False)
         progress.setMinimumWidth(420)
+        # Over the window being replaced: it must not start new work meanwhile.
+        progress.setWindowModality(Qt.WindowModality.WindowModal)
         progress.setWindowFlag(Qt.WindowType.WindowCloseButtonHint, False)
         # Shown by our own timer, only if opening takes a while (a quick open must not
         # flash a dialog): QProgressDialog's own guess needs steady progress reports,
@@ -150,30 +339,6 @@ class Launcher(QObject):
         progress.hide()
         self.progress = progress
         QTimer.singleShot(PROGRESS_DELAY_MS, self._show_progress)
-
-        url, demo, prepare = self._url, self._is_default_demo, self._prepare
-
-        def work(report: ProgressFn) -> Database:
-            return prepare(url, is_default_demo=demo, progress=report)
-
-        job = self.worker.submit_reporting(work)
-        job.progressed.connect(self._progressed)
-        job.succeeded.connect(self._database_ready)
-        job.failed.connect(self._fail)
-
-    def shutdown(self) -> None:
-        """Wait for background work, close the window and the database (after exec)."""
-        self.worker.discard_all()
-        self.worker.wait_for_done()
-        self._close_progress()
-        if self.window is not None:
-            self.window.worker.discard_all()
-            self.window.worker.wait_for_done()
-            self.window.close()
-        if self.db is not None:
-            self.db.close()
-
-    # -- the steps -----------------------------------------------------------------------
 
     @Slot()
     def _show_progress(self) -> None:
@@ -194,18 +359,62 @@ class Launcher(QObject):
         self.progress.setLabelText(f"{self._headline}\n{step}")
 
     @Slot(object)
-    def _database_ready(self, db: Database) -> None:
-        self.db = db
+    def _prepared(self, result: Database | _Outdated) -> None:
         self._close_progress()
+        if isinstance(result, _Outdated):
+            if self._unattended:
+                # Nobody is there to answer the question.
+                self._fail(SchemaOutdated(result.current, result.head).message)
+            else:
+                self._ask_to_upgrade(result)
+            return
+        self._pending_db = result
+        self._sign_in(result)
+
+    def _ask_to_upgrade(self, outdated: _Outdated) -> None:
+        box = QMessageBox(
+            QMessageBox.Icon.Question, APP_NAME, upgrade_question_text(outdated.current),
+            QMessageBox.StandardButton.NoButton, self.window,
+        )
+        box.setObjectName("upgradeQuestion")
+        box.setInformativeText(
+            f"This version of Credits Desk needs revision {outdated.head}. Other people "
+            "using the database will need this version too once it is upgraded."
+        )
+        upgrade = box.addButton("Upgrade", QMessageBox.ButtonRole.AcceptRole)
+        upgrade.setObjectName("upgrade")
+        cancel = box.addButton(QMessageBox.StandardButton.Cancel)
+        # Changing a shared database is not what Enter should do by accident.
+        box.setDefaultButton(cancel)
+        box.setEscapeButton(cancel)
+        box.finished.connect(lambda _result: self._upgrade_answered(
+            box.clickedButton() is upgrade))
+        self.upgrade_question = box
+        box.open()
+
+    def _upgrade_answered(self, upgrade: bool) -> None:
+        self.upgrade_question = None
+        target = self._pending
+        if target is None:
+            return
+        if upgrade:
+            target.upgrade = True
+            self._open(target)
+        else:
+            self._abandon()
+
+    # -- signing in ------------------------------------------------------------------------
+
+    def _sign_in(self, db: Database) -> None:
         if db.is_postgresql:
             job = self.worker.submit(lambda: login_from_database(db))
         elif self._username is not None:
             username = self._username
             job = self.worker.submit(lambda: sign_in(db, username))
         else:
-            dialog = SignInDialog(db)
+            dialog = SignInDialog(db, self.window)
             dialog.setWindowIcon(app_icon())
-            dialog.finished.connect(self._dialog_closed)
+            dialog.finished.connect(self._sign_in_closed)
             self.sign_in_dialog = dialog
             dialog.open()
             return
@@ -213,21 +422,34 @@ class Launcher(QObject):
         job.failed.connect(self._fail)
 
     @Slot(int)
-    def _dialog_closed(self, result: int) -> None:
+    def _sign_in_closed(self, result: int) -> None:
         dialog = self.sign_in_dialog
+        self.sign_in_dialog = None
         actor = dialog.actor if dialog is not None else None
+        if dialog is not None:
+            dialog.deleteLater()
         if result == QDialog.DialogCode.Accepted and actor is not None:
             self._signed_in(actor)
         else:
-            self._finish(EXIT_OK)
+            self._abandon()
 
     @Slot(object)
     def _signed_in(self, actor: Actor) -> None:
-        assert self.db is not None
-        log.info("signed in as %s (%s)", actor.username, actor.role.value)
-        window = MainWindow(self.db, actor)
-        self.window = window
-        if self._unattended:
+        db = self._pending_db
+        if db is None:
+            return
+        self._pending = None
+        self._pending_db = None
+        log.info("signed in to %s as %s (%s)", db.display_url(), actor.username,
+                 actor.role.value)
+        old_window, old_db = self.window, self.db
+        window = MainWindow(db, actor)
+        window.connect_requested.connect(self.connect_to_another_database)
+        self.window, self.db = window, db
+        if old_window is not None:
+            # Where the old one was, as large as it was.
+            window.restoreGeometry(old_window.saveGeometry())
+        if self._unattended and old_window is None:
             window.model.page_loaded.connect(lambda: self._finish(EXIT_OK))
             window.model.load_failed.connect(self._fail)
         window.show()
@@ -235,24 +457,71 @@ class Launcher(QObject):
         if isinstance(app, QApplication):
             # From now on closing the main window ends the application.
             app.setQuitOnLastWindowClosed(True)
+        if old_window is not None and old_db is not None:
+            # Only now that the new window is up: a failed switch leaves the old as it was.
+            self._retire(old_window, old_db)
         self.window_shown.emit(window)
+
+    # -- endings ---------------------------------------------------------------------------
 
     @Slot(str)
     def _fail(self, message: str) -> None:
         self._close_progress()
-        log.info("could not start: %s", message)
+        target = self._pending
+        self._pending = None
+        self._close_pending_db()
+        log.info("could not open the database: %s", message)
         if self._unattended:
             print(f"credits-desktop: {message}", file=sys.stderr)
             self._finish(EXIT_ERROR)
+            return
+        if self.window is None and target is not None and target.profile is not None:
+            # At start, on a saved connection: let staff fix it or choose another.
+            self._ask_for_connection(select=target.profile, message=message)
             return
         box = QMessageBox(
             QMessageBox.Icon.Critical, APP_NAME, message, QMessageBox.StandardButton.Close,
             self.window,
         )
-        box.setObjectName("startError")
-        box.finished.connect(lambda _result: self._finish(EXIT_ERROR))
+        box.setObjectName("startError" if self.window is None else "connectError")
+        if self.window is None:
+            box.finished.connect(lambda _result: self._finish(EXIT_ERROR))
         self.message_box = box
         box.open()
+
+    def _abandon(self) -> None:
+        """Staff cancelled (the sign-in or the upgrade): at start the application ends;
+        on a switch the old window simply stays."""
+        self._pending = None
+        self._close_pending_db()
+        if self.window is None:
+            self._finish(EXIT_OK)
+
+    def _retire(self, window: MainWindow, db: Database) -> None:
+        window.worker.discard_all()
+        window.close()
+        self._retired.append((window, db))
+        self._close_retired()
+
+    @Slot()
+    def _close_retired(self) -> None:
+        # A replaced window's database is closed only after its last query returned
+        # (checked by timer, not waited for: the GUI thread must not block on it).
+        waiting: list[tuple[MainWindow, Database]] = []
+        for window, db in self._retired:
+            if window.worker.busy:
+                waiting.append((window, db))
+            else:
+                db.close()
+                window.deleteLater()
+        self._retired = waiting
+        if waiting:
+            QTimer.singleShot(RETIRE_POLL_MS, self._close_retired)
+
+    def _close_pending_db(self) -> None:
+        if self._pending_db is not None:
+            self._pending_db.close()
+            self._pending_db = None
 
     def _close_progress(self) -> None:
         if self.progress is not None:
@@ -266,11 +535,18 @@ class Launcher(QObject):
             self.finished.emit(code)
 
 
-def run_gui(url: str, is_default_demo: bool) -> int:
-    """Run the desktop application on ``url`` until it is closed; the exit status."""
+def run_gui(url: str, is_default_demo: bool, *, store: ProfileStore | None = None) -> int:
+    """Run the desktop application until it is closed; the exit status.
+
+    ``url`` is the database given (``--db``, ``CREDITS_DESK_DB``), or the demo
+    database when ``is_default_demo``: then the last connection saved in ``store``
+    (default: the user's settings), if any, is opened instead.
+    """
     existing = QApplication.instance()
     app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     configure_application(app)
+    hook_before, thread_hook_before = sys.excepthook, threading.excepthook
+    install_excepthook(app)
     quit_on_close = app.quitOnLastWindowClosed()
     # Between the progress dialog and the main window no window may be open; that
     # must not end the application.
@@ -280,6 +556,7 @@ def run_gui(url: str, is_default_demo: bool) -> int:
         is_default_demo,
         username=os.environ.get(USER_ENV, "").strip() or None,
         unattended=os.environ.get(QUIT_AFTER_START_ENV) == "1",
+        store=store,
     )
     launcher.finished.connect(app.exit)
     QTimer.singleShot(0, launcher.start)
@@ -288,3 +565,4 @@ def run_gui(url: str, is_default_demo: bool) -> int:
     finally:
         launcher.shutdown()
         app.setQuitOnLastWindowClosed(quit_on_close)
+        sys.excepthook, threading.excepthook = hook_before, thread_hook_before

@@ -5,7 +5,9 @@ Saved profiles are listed on the left; the form on the right edits the chosen on
 TLS settings. *Test connection* opens the database off the GUI thread and reports
 the server's version or the plain reason it failed; *Open* checks the form, saves
 the profile (its password into the system keyring, never into the settings) and
-closes with the address in :meth:`ConnectionDialog.url`.
+closes with the address in :meth:`ConnectionDialog.url`. *Use the demo database*
+closes with :attr:`ConnectionDialog.chose_demo` set instead, and forgets the last
+profile, so that the next start opens the demo database again.
 
 The form is checked on every change and the first problem is shown under it; Open
 and Test stay disabled while there is one, or while a test is running. No message
@@ -74,13 +76,27 @@ def probe(url: str) -> str:
 
 
 class ConnectionDialog(QDialog):
-    """Pick or edit a connection profile; on acceptance :meth:`url` is its address."""
+    """Pick or edit a connection profile; on acceptance :meth:`url` is its address, or
+    :attr:`chose_demo` is True.
 
-    def __init__(self, store: ProfileStore, parent: QWidget | None = None) -> None:
+    ``select`` names the saved profile to show first (default: the last one used);
+    ``message`` is shown under the form (why the dialog was opened, say the reason
+    that profile could not be opened).
+    """
+
+    def __init__(
+        self,
+        store: ProfileStore,
+        parent: QWidget | None = None,
+        *,
+        select: str | None = None,
+        message: str | None = None,
+    ) -> None:
         super().__init__(parent)
         self._store = store
         self.worker = Worker(self, max_threads=1)
         self._url: str | None = None
+        self._demo = False
         self._test_job: Job | None = None
         # The saved name of the profile in the form (None: a new one).
         self._editing: str | None = None
@@ -199,6 +215,14 @@ class ConnectionDialog(QDialog):
         )
         self.test_button.setObjectName("testConnection")
         self.test_button.clicked.connect(self.test_connection)
+        self.demo_button = self.buttons.addButton(
+            "Use the demo database", QDialogButtonBox.ButtonRole.ActionRole
+        )
+        self.demo_button.setObjectName("useDemo")
+        self.demo_button.setToolTip(
+            "Open the demo database in your data folder (made on first use)"
+        )
+        self.demo_button.clicked.connect(self.choose_demo)
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
 
@@ -216,15 +240,24 @@ class ConnectionDialog(QDialog):
         self.kind_combo.currentIndexChanged.connect(self._kind_changed)
         self.sslmode_combo.currentIndexChanged.connect(self._form_changed)
 
-        self._fill_list(select=store.last_used())
+        self._fill_list(select=select or store.last_used())
         if self.profile_list.currentItem() is None:
             self.new_profile()
+        if message:
+            # Kept: what the form found on loading (no keyring to remember passwords).
+            found = self.status.text()
+            self.status.setText(f"{message}\n{found}" if found else message)
 
     # -- public ---------------------------------------------------------------------------
 
     def url(self) -> str | None:
         """The address chosen (with its password); None until the dialog is accepted."""
         return self._url
+
+    @property
+    def chose_demo(self) -> bool:
+        """Whether the dialog was closed with *Use the demo database*."""
+        return self._demo
 
     @property
     def testing(self) -> bool:
@@ -307,6 +340,14 @@ class ConnectionDialog(QDialog):
             self._store.store_password(profile, password)
         self._editing = profile.name
         self._url = to_url(profile, password or None)
+        super().accept()
+
+    @Slot()
+    def choose_demo(self) -> None:
+        """Close choosing the demo database; it is what the next start opens, too."""
+        self._store.clear_last_used()
+        self._demo = True
+        self._url = None
         super().accept()
 
     def done(self, result: int) -> None:

@@ -22,6 +22,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush
 
+from credits_desktop.services.catalog import FeatureChoice
 from credits_desktop.services.paging import Cursor, Page
 from credits_desktop.services.queries import (
     ChargeRow,
@@ -43,6 +44,7 @@ __all__ = [
     "ChargesModel",
     "GrantsModel",
     "LedgerModel",
+    "feature_choices",
     "signed",
 ]
 
@@ -65,6 +67,13 @@ LEDGER_KINDS: Final = {
     "reversal": "Reversal",
 }
 CHARGE_STATUSES: Final = {"succeeded": "Succeeded", "failed": "Failed"}
+
+
+def feature_choices(features: Sequence[FeatureChoice]) -> list[tuple[str, FeatureChoice]]:
+    """(label, feature) for a filter list: the features in use by name, then the
+    switched-off ones, marked so: older charges may still use them."""
+    ordered = sorted(features, key=lambda f: (not f.enabled, f.name.casefold()))
+    return [(f.name if f.enabled else f"{f.name} (disabled)", f) for f in ordered]
 
 
 def signed(delta: int) -> str:

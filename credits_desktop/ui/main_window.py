@@ -1,18 +1,28 @@
 """The main window: find a customer account and look at it.
 
 A search field (email, name or account id prefix; searched 200 ms after the last
-keystroke), the accounts table (paged, sorted in SQL by a header click), below
-it the accounts opened with Enter or a double-click, one tab each (see
-:mod:`account_detail`; Ctrl+W closes one, F5 reads the current one again), and a
+keystroke) with filters beside it (plan, status, low balance, unrefunded failed
+charges; see :mod:`account_filters`), the accounts table (paged, sorted in SQL by a
+header click), below it the accounts opened with Enter or a double-click, one tab
+each (see :mod:`account_detail`; Ctrl+W closes one, F5 reads the current one again), and a
 status bar naming the database, the signed-in staff member and how many accounts
 are loaded. Every database call runs through the window's
 :class:`~credits_desktop.ui.workers.Worker`; failures are shown as a plain
 message in a bar above the table, with a button to try again.
+
+Live data (see :mod:`live`): the open accounts are read again when someone else
+changes them, keeping each list's selection and scroll position. While the
+database cannot be reached a banner at the top says so and counts down to the
+next try (:mod:`banner`); when it answers again everything is read again. An
+unexpected fault in a background job opens the error dialog with "Copy details"
+(:mod:`error_report`).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, QTimer, Slot
+from collections.abc import Sequence
+
+from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -37,12 +47,18 @@ from credits_desktop.store.database import Database
 
 from . import accounts_model as am
 from .account_detail import AccountDetail
+from .account_filters import AccountFilterBar
 from .accounts_model import ACCOUNT_ROLE, AccountsModel, SearchFn
+from .banner import ConnectionBanner
 from .detail_models import DETAIL_PAGE_SIZE
+from .error_report import ErrorReporter, set_report_database
+from .live import BACKOFF_SECONDS, POLL_INTERVAL_MS, ChangeWatcher
 from .workers import Worker
 
 __all__ = ["SEARCH_DELAY_MS", "AccountsTable", "MainWindow"]
 
+# How long the status bar says "Connection restored".
+RESTORED_MESSAGE_MS = 5000
 # Long enough that typing an address runs one search, short enough to feel immediate.
 SEARCH_DELAY_MS = 200
 SEARCH_PLACEHOLDER = "Search by email, name or account id"
@@ -100,6 +116,9 @@ class AccountsTable(QTableView):
 class MainWindow(QMainWindow):
     """Credits Desk's main window for one database and one signed-in staff member."""
 
+    # File > Connect to another database…: the launcher opens the connection dialog.
+    connect_requested = Signal()
+
     def __init__(
         self,
         db: Database,
@@ -110,6 +129,8 @@ class MainWindow(QMainWindow):
         detail_page_size: int = DETAIL_PAGE_SIZE,
         search: SearchFn | None = None,
         parent: QWidget | None = None,
+        poll_interval_ms: int = POLL_INTERVAL_MS,
+        backoff: Sequence[float] = BACKOFF_SECONDS,
     ) -> None:
         super().__init__(parent)
         self._db = db
@@ -138,6 +159,11 @@ class MainWindow(QMainWindow):
         self._debounce.timeout.connect(self._run_search)
         self.search.textChanged.connect(self._debounce.start)
         self.search.returnPressed.connect(self._search_now_and_go_to_table)
+
+        # Plan, status, low balance and unrefunded failures, beside the search field.
+        self.filter_bar = AccountFilterBar(db, self.worker)
+        self.filter_bar.filters_changed.connect(self.model.set_filters)
+        self.filter_bar.load()
 
         self.error_bar = QFrame()
         self.error_bar.setObjectName("errorBar")
@@ -181,7 +207,11 @@ class MainWindow(QMainWindow):
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(8, 8, 8, 0)
-        layout.addWidget(self.search)
+        search_row = QHBoxLayout()
+        search_row.setSpacing(12)
+        search_row.addWidget(self.search, 1)
+        search_row.addWidget(self.filter_bar)
+        layout.addLayout(search_row)
         layout.addWidget(self.error_bar)
         layout.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
@@ -202,6 +232,7 @@ class MainWindow(QMainWindow):
         self.table.setSortingEnabled(True)
         self._update_state()
         self.search.setFocus()
+        self._set_up_live(poll_interval_ms, backoff)
 
     # -- set-up -----------------------------------------------------------------------
 
@@ -255,7 +286,13 @@ class MainWindow(QMainWindow):
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
 
+        connect_other = QAction("Connect to another database…", self)
+        connect_other.triggered.connect(lambda: self.connect_requested.emit())
+        self.connect_action = connect_other
+
         file_menu = self.menuBar().addMenu("&File")
+        file_menu.addAction(connect_other)
+        file_menu.addSeparator()
         file_menu.addAction(quit_action)
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addAction(find)
@@ -296,6 +333,8 @@ class MainWindow(QMainWindow):
     @Slot()
     def refresh(self) -> None:
         """Read the accounts again, and the account in the current tab."""
+        if not self.watcher.connected:
+            self.watcher.retry_now()
         self.error_bar.hide()
         self.model.refresh()
         detail = self.current_detail()
@@ -317,6 +356,9 @@ class MainWindow(QMainWindow):
         detail = AccountDetail(self._db, self.worker, row.id, row.name,
                                page_size=self._detail_page_size)
         detail.summary_loaded.connect(lambda _s, d=detail: self._retitle(d))
+        detail.summary_loaded.connect(
+            lambda s, d=detail: self.watcher.note_seen(d.account_id, s.change_seq)
+        )
         index = self.tabs.addTab(detail, _tab_title(row.name))
         self.tabs.setTabToolTip(index, f"{row.name} ({row.email})")
         self.tabs.setCurrentIndex(index)
@@ -359,6 +401,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         # Queries still running finish on their own; their results are not wanted.
         self._debounce.stop()
+        self.watcher.stop()
         self.worker.discard_all()
         super().closeEvent(event)
 
@@ -372,6 +415,56 @@ class MainWindow(QMainWindow):
             self._go_to_table()
             return True
         return super().eventFilter(watched, event)
+
+    # -- live data and the connection --------------------------------------------------
+
+    def _set_up_live(self, poll_interval_ms: int, backoff: Sequence[float]) -> None:
+        self.connection_banner = ConnectionBanner()
+        central = self.centralWidget()
+        layout = central.layout() if central is not None else None
+        assert isinstance(layout, QVBoxLayout)
+        layout.insertWidget(0, self.connection_banner)
+
+        self.watcher = ChangeWatcher(
+            self._db, self.worker, lambda: [d.account_id for d in self.open_details()], self,
+            interval_ms=poll_interval_ms, backoff=backoff,
+        )
+        self.watcher.accounts_changed.connect(self._accounts_changed)
+        self.watcher.connection_lost.connect(self._connection_lost)
+        self.watcher.retrying.connect(self.connection_banner.show_trying)
+        self.watcher.retry_scheduled.connect(self.connection_banner.show_countdown)
+        self.watcher.connection_restored.connect(self._connection_restored)
+        self.connection_banner.retry_requested.connect(self.watcher.retry_now)
+        # Any query of the window that cannot reach the database starts the outage.
+        self.worker.connection_lost.connect(self.watcher.report_lost)
+
+        self.error_reporter = ErrorReporter(self)
+        self.worker.fault.connect(self.error_reporter.report)
+        set_report_database(self._db.display_url())
+        self.watcher.start()
+
+    @Slot(list)
+    def _accounts_changed(self, account_ids: list[int]) -> None:
+        for account_id in account_ids:
+            detail = self.detail_for(account_id)
+            if detail is not None:
+                detail.refresh()
+
+    @Slot()
+    def _connection_lost(self) -> None:
+        self.error_bar.hide()
+        self.connection_banner.show_trying()
+
+    @Slot()
+    def _connection_restored(self) -> None:
+        self.connection_banner.dismiss()
+        self.error_bar.hide()
+        self.model.refresh()
+        if self.filter_bar.plans_missing:
+            self.filter_bar.load()
+        for detail in self.open_details():
+            detail.refresh()
+        self.statusBar().showMessage("Connection restored", RESTORED_MESSAGE_MS)
 
     # -- slots -------------------------------------------------------------------------
 
@@ -419,6 +512,10 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _show_error(self, message: str) -> None:
+        if not self.watcher.connected:
+            # The banner already says the database is gone; one message is enough.
+            self._update_state()
+            return
         self.error_text.setText(message)
         self.error_bar.show()
         self._update_state()
@@ -447,6 +544,10 @@ class MainWindow(QMainWindow):
             return "Loading accounts…"
         if model.has_failed:
             return "The accounts could not be loaded."
+        if model.filters.active:
+            if model.query.text:
+                return f"No account matches “{model.query.text}” with these filters."
+            return "No account matches the filters."
         if model.query.text:
             return f"No account matches “{model.query.text}”."
         return "There are no accounts in this database yet."

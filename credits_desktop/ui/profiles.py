@@ -7,11 +7,11 @@ rest of the application opens (built with ``URL.create``, so a ``@`` or ``/`` in
 login, password or database name is escaped properly).
 
 :class:`ProfileStore` keeps the profiles in the application's ``QSettings`` and
-remembers the last one used. A password never goes there: it goes to the operating
-system's keyring (the ``keyring`` library). A computer without a usable keyring (a
-headless server, a bare Linux session) is not an error: the password is simply not
-remembered, and the store says so in a plain message so that the dialog can ask
-for it each time.
+remembers the last one used (the desktop application reopens it on the next
+start). A password never goes there: it goes to the operating system's keyring
+(the ``keyring`` library). A computer without a usable keyring (a headless server,
+a bare Linux session) is not an error: the password is simply not remembered, and
+the store says so in a plain message so that the dialog can ask for it each time.
 
 No widgets here: the dialog is :mod:`credits_desktop.ui.connection_dialog`.
 """
@@ -219,6 +219,11 @@ class ProfileStore:
 
     def set_last_used(self, name: str) -> None:
         self._settings.setValue(_LAST_USED, name)
+        self._settings.sync()
+
+    def clear_last_used(self) -> None:
+        """No last profile: the next start opens the demo database."""
+        self._settings.remove(_LAST_USED)
         self._settings.sync()
 
     # -- passwords ----------------------------------------------------------------------

@@ -24,7 +24,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QPalette
 from PySide6.QtWidgets import QApplication
 
-from credits_desktop.services.paging import Cursor, Page
+from credits_desktop.services.paging import MAX_LIMIT, Cursor, Page
 from credits_desktop.store.database import Database
 
 from .workers import Job, Worker
@@ -189,6 +189,22 @@ class LoadingModel(RowsModel):
             self.loading_changed.emit(loading)
 
 
+def _read_at_least(
+    read: Callable[[Database, Cursor | None, int], Page[Any]],
+    db: Database,
+    after: Cursor | None,
+    wanted: int,
+) -> Page[Any]:
+    """``wanted`` rows (or all there are) as one page, in as few reads as the services'
+    page size limit allows."""
+    page = read(db, after, min(wanted, MAX_LIMIT))
+    rows = list(page.rows)
+    while page.next_cursor is not None and len(rows) < wanted:
+        page = read(db, page.next_cursor, min(wanted - len(rows), MAX_LIMIT))
+        rows.extend(page.rows)
+    return Page(tuple(rows), page.next_cursor)
+
+
 class PagedModel(LoadingModel):
     """A list read a page at a time, newest first, through a keyset cursor."""
 
@@ -224,11 +240,13 @@ class PagedModel(LoadingModel):
         the new question would mislead. By default every read is a new question."""
         return object()
 
-    def refresh(self) -> None:
-        """Read the first page again; the rows shown stay until it arrives."""
+    def refresh(self, *, rows: int = 0) -> None:
+        """Read the first page again; the rows shown stay until it arrives. With
+        ``rows``, read at least that many (a live refresh reads as many rows as are
+        loaded, so that a view scrolled past the first page keeps its place)."""
         self._started = True
         self._failed = False
-        self._start(first=True, after=None)
+        self._start(first=True, after=None, at_least=rows)
 
     def canFetchMore(self, parent: AnyIndex) -> bool:
         return (
@@ -243,11 +261,15 @@ class PagedModel(LoadingModel):
         if self.canFetchMore(parent):
             self._start(first=False, after=self._next)
 
-    def _start(self, *, first: bool, after: Cursor | None) -> None:
+    def _start(self, *, first: bool, after: Cursor | None, at_least: int = 0) -> None:
         db, limit, read = self._db, self._page_size, self.reader()
         self._pending_first = first
         self._pending_answers = self.answers()
-        self._submit(lambda: read(db, after, limit), self._page_arrived)
+        if at_least <= limit:
+            self._submit(lambda: read(db, after, limit), self._page_arrived)
+        else:
+            self._submit(lambda: _read_at_least(read, db, after, at_least),
+                         self._page_arrived)
 
     @Slot(object)
     def _page_arrived(self, page: Page[Any]) -> None:

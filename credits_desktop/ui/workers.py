@@ -14,6 +14,12 @@ plain sentence, never a traceback.
 Each job has a sequence number, increasing per worker, and can be discarded: a
 view that starts a newer search discards the older job, whose result is then
 dropped on arrival instead of overwriting the newer one.
+
+Besides each job's own signals, the worker says when any of its jobs failed
+because the database could not be reached (``connection_lost``, see
+:func:`is_unreachable`: the main window shows one banner for all of them) and when
+one failed for an unexpected reason (``fault``, with a details text for an error
+report; see :mod:`error_report`).
 """
 
 from __future__ import annotations
@@ -21,13 +27,16 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from credits_desktop.domain.errors import RuleViolation
 from credits_desktop.services.errors import CreditsDeskError
 from credits_desktop.store.engine import ConfigurationError
+
+from .error_report import fault_details
 
 __all__ = [
     "DATABASE_TROUBLE",
@@ -35,6 +44,7 @@ __all__ = [
     "Job",
     "ProgressFn",
     "Worker",
+    "is_unreachable",
     "user_message",
 ]
 
@@ -53,6 +63,45 @@ UNEXPECTED_TROUBLE = "Something unexpected went wrong. The details were written 
 _PLAIN_ERRORS: tuple[type[Exception], ...] = (CreditsDeskError, RuleViolation)
 
 
+# PostgreSQL error classes meaning the server, not the request, is the trouble:
+# connection exceptions (08…), and the server shutting down or still starting (57P0…).
+_PG_GONE_PREFIXES = ("08", "57P01", "57P02", "57P03")
+# SQLite's codes for a database file that cannot be opened or read any more.
+_SQLITE_GONE_PREFIXES = ("SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_READONLY_DBMOVED")
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached (as opposed to refusing one
+    request): a lost or refused connection, a server shutting down, a SQLite file
+    that is gone. A wrapped error (``DatabaseUnavailable`` from a service) counts by
+    its cause."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and _dbapi_unreachable(current):
+            return True
+        current = current.__cause__
+    return False
+
+
+def _dbapi_unreachable(exc: DBAPIError) -> bool:
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    orig = exc.orig
+    sqlite_code = getattr(orig, "sqlite_errorname", None)
+    if isinstance(sqlite_code, str):
+        return sqlite_code.startswith(_SQLITE_GONE_PREFIXES)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate is None:
+        # psycopg raises OperationalError without a SQLSTATE when there is no server
+        # answer at all: the connection failed or broke.
+        return hasattr(orig, "sqlstate")
+    return str(sqlstate).startswith(_PG_GONE_PREFIXES)
+
+
 def user_message(exc: BaseException) -> str:
     """The sentence to show staff for ``exc``; faults are logged with their traceback."""
     if isinstance(exc, _PLAIN_ERRORS):
@@ -64,6 +113,17 @@ def user_message(exc: BaseException) -> str:
         return DATABASE_TROUBLE
     log.error("unexpected error in a background job", exc_info=exc)
     return UNEXPECTED_TROUBLE
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """Why a job failed, worked out on the pool thread (the exception stays there)."""
+
+    message: str
+    # The details of an unexpected fault for an error report; empty for the others.
+    details: str
+    # The database could not be reached.
+    unreachable: bool
 
 
 class Job(QObject):
@@ -84,12 +144,18 @@ class Job(QObject):
     _outcome = Signal(bool, object)
     _progress = Signal(str, int, int)
 
-    def __init__(self, seq: int, on_settled: Callable[[Job], None]) -> None:
+    def __init__(
+        self,
+        seq: int,
+        on_settled: Callable[[Job], None],
+        on_failure: Callable[[Job, _Failure], None] | None = None,
+    ) -> None:
         super().__init__()
         self.seq = seq
         self._discarded = False
         self._settled = False
         self._on_settled = on_settled
+        self._on_failure = on_failure
         # Queued explicitly: the emitting thread is never the one that owns the job.
         self._outcome.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
         self._progress.connect(self._relay_progress, Qt.ConnectionType.QueuedConnection)
@@ -121,12 +187,17 @@ class Job(QObject):
     def _deliver(self, ok: bool, payload: object) -> None:
         self._settled = True
         try:
+            failure = payload if isinstance(payload, _Failure) else None
+            if not ok and failure is not None and self._on_failure is not None:
+                # Before the job's own signals: whoever shows the lost connection
+                # knows of it when the views hear of their failure.
+                self._on_failure(self, failure)
             if self._discarded:
                 return
             if ok:
                 self.succeeded.emit(payload)
             else:
-                self.failed.emit(str(payload))
+                self.failed.emit(failure.message if failure is not None else str(payload))
             self.finished.emit()
         finally:
             self._on_settled(self)
@@ -149,7 +220,9 @@ class _Task(QRunnable):
             # settle, or its view would wait for it for ever.
             # Turned into words here, on the pool thread, so that the exception (and the
             # session or connection its traceback holds on to) is released right away.
-            self._job._outcome.emit(False, user_message(exc))
+            message = user_message(exc)
+            details = fault_details(exc) if message == UNEXPECTED_TROUBLE else ""
+            self._job._outcome.emit(False, _Failure(message, details, is_unreachable(exc)))
         else:
             self._job._outcome.emit(True, value)
 
@@ -160,6 +233,13 @@ class Worker(QObject):
     Owned by a window or dialog; destroying it waits for its running functions, so
     none outlives the window whose database it uses.
     """
+
+    # Some job failed because the database could not be reached (is_unreachable);
+    # emitted before that job's own ``failed``, even for a discarded job.
+    connection_lost = Signal()
+    # Some job (not discarded) failed unexpectedly: the plain message, and the details
+    # for an error report (error type and message, the end of the traceback).
+    fault = Signal(str, str)
 
     def __init__(self, parent: QObject | None = None, *, max_threads: int = 4) -> None:
         super().__init__(parent)
@@ -172,7 +252,7 @@ class Worker(QObject):
 
     def submit(self, work: Callable[[], object]) -> Job:
         """Run ``work()`` on the pool; connect to the returned job's signals."""
-        job = Job(next(self._seq), self._settle)
+        job = Job(next(self._seq), self._settle, self._failed)
         self._active.add(job)
         self._pool.start(_Task(job, work))
         return job
@@ -180,7 +260,7 @@ class Worker(QObject):
     def submit_reporting(self, work: Callable[[ProgressFn], object]) -> Job:
         """Run ``work(report)``; each ``report(stage, done, total)`` it makes arrives
         as the job's ``progressed`` signal on the GUI thread."""
-        job = Job(next(self._seq), self._settle)
+        job = Job(next(self._seq), self._settle, self._failed)
         self._active.add(job)
         self._pool.start(_Task(job, lambda: work(job.report)))
         return job
@@ -202,3 +282,9 @@ class Worker(QObject):
 
     def _settle(self, job: Job) -> None:
         self._active.discard(job)
+
+    def _failed(self, job: Job, failure: _Failure) -> None:
+        if failure.unreachable:
+            self.connection_lost.emit()
+        if failure.details and not job.discarded:
+            self.fault.emit(failure.message, failure.details)

@@ -764,3 +764,40 @@ def test_unrefunded_failures_leaves_out_refunded_and_free_ones(env: Env) -> None
     # The per-account count agrees with the list.
     rows = expected_rows(env.db, AT)
     assert (rows[a].unrefunded_failed, rows[b].unrefunded_failed) == (1, 2)
+
+
+# -- the catalogue as choice lists --------------------------------------------------
+
+
+def test_list_plans_reads_every_plan_smallest_allotment_first(env: Env) -> None:
+    from credits_desktop.services.catalog import PlanChoice, list_plans
+
+    # A retired plan, one cheaper than every standard plan, and an allotment tie.
+    env.sql(text("INSERT INTO plans (code, name, monthly_allotment, active) VALUES "
+                 "('legacy', 'Legacy', 2000, false), ('trial', 'trial', 0, true)"))
+    raw = env.db.read(lambda s: [tuple(r) for r in s.execute(
+        text("SELECT code, name, monthly_allotment FROM plans"))])
+    assert len(raw) == 6
+    expected = [PlanChoice(code, name, allotment)
+                for code, name, allotment in sorted(raw, key=lambda r: (r[2], r[0]))]
+    assert list_plans(env.db) == expected
+    assert [p.code for p in list_plans(env.db)] == [
+        "trial", "starter", "growth", "legacy", "pro", "agency"]
+
+
+def test_list_features_reads_the_table_switched_off_ones_too(env: Env) -> None:
+    from credits_desktop.services.catalog import FeatureChoice, list_features
+
+    env.sql(text("UPDATE features SET enabled = false WHERE code = 'radar_analysis'"))
+    env.sql(text("INSERT INTO features (code, name, description, enabled) VALUES "
+                 "('ab_test', 'a/b test', 'Compare two ads', true)"))
+    raw = env.db.read(lambda s: {r[0]: (r[1], bool(r[2])) for r in s.execute(
+        text("SELECT code, name, enabled FROM features"))})
+    got = list_features(env.db)
+    assert {f.code: (f.name, f.enabled) for f in got} == raw
+    assert len(got) == len(raw) == 8
+    # By name whatever the case (byte order would put 'a/b test' after 'Video script').
+    assert [f.name.casefold() for f in got] == sorted(name.casefold() for name, _ in raw.values())
+    assert got[0] == FeatureChoice("ab_test", "a/b test", True)
+    disabled = {f.code for f in got if not f.enabled}
+    assert disabled == {"asset_tagging", "radar_analysis"}

@@ -1,4 +1,5 @@
-"""Connection profiles and the Connect dialog: addresses, validation, storage, testing.
+"""Connection profiles and the Connect dialog: addresses, validation, storage, testing,
+and the way back to the demo database.
 
 Settings live in an ini file under ``tmp_path`` and passwords in an in-memory keyring
 set for each test, so nothing touches the real user's settings or keyring. The
@@ -328,3 +329,37 @@ def test_deleting_a_profile_removes_it_from_the_list(
     assert dialog.profile_list.count() == 1
     assert dialog.name_edit.text() == "" and not dialog.delete_button.isEnabled()
     assert memory_keyring.passwords == {}
+
+
+def test_the_demo_database_can_be_chosen_and_becomes_what_the_next_start_opens(
+    qtbot: QtBot, store: ProfileStore, memory_keyring: MemoryKeyring
+) -> None:
+    store.save(local_pg("Staging"))
+    store.set_last_used("Staging")
+    dialog = open_dialog(qtbot, store)
+    assert not dialog.chose_demo
+    with qtbot.waitSignal(dialog.finished) as finished:
+        qtbot.mouseClick(dialog.demo_button, Qt.MouseButton.LeftButton)
+    assert finished.args == [QDialog.DialogCode.Accepted]
+    assert dialog.chose_demo and dialog.url() is None
+    assert store.last_used() is None
+    assert store.profiles() == [local_pg("Staging")]  # still saved
+
+
+def test_the_dialog_can_open_on_a_chosen_profile_with_a_message(
+    qtbot: QtBot, store: ProfileStore, memory_keyring: MemoryKeyring
+) -> None:
+    store.save(local_pg("One"))
+    store.save(local_pg("Two"))
+    store.set_last_used("Two")
+    store.store_password(local_pg("One"), SECRET)
+    dialog = ConnectionDialog(store, select="One", message="The server refused the password.")
+    qtbot.addWidget(dialog, before_close_func=lambda d: d.worker.wait_for_done())
+    dialog.show()
+    assert dialog.profile() == local_pg("One")
+    assert dialog.password_edit.text() == SECRET
+    assert dialog.status.text() == "The server refused the password."
+    # Without a choice the last profile used is shown, and no message.
+    plain = open_dialog(qtbot, store)
+    assert plain.profile() == local_pg("Two")
+    assert plain.status.text() == ""

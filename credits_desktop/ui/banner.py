@@ -1,0 +1,95 @@
+"""The banner at the top of the main window while the database cannot be reached.
+
+One non-modal bar, never a dialog per failure: "Lost the connection to the
+database. Retrying in 8 s…", counting down, with a Retry now button. The
+:class:`~credits_desktop.ui.live.ChangeWatcher` decides when to try; the banner
+only shows it, and hides when the connection is back.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QElapsedTimer, QTimer, Signal, Slot
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+
+__all__ = ["ConnectionBanner", "countdown_seconds"]
+
+LOST = "Lost the connection to the database."
+TRYING = f"{LOST} Trying to reconnect…"
+
+# How often the countdown is redrawn: often enough that it never shows a stale second.
+TICK_MS = 250
+
+
+def countdown_seconds(remaining_ms: float) -> int:
+    """Whole seconds to show for a wait of ``remaining_ms`` (rounded up, at least 1)."""
+    return max(1, math.ceil(remaining_ms / 1000))
+
+
+class ConnectionBanner(QFrame):
+    """A warning bar with a countdown to the next try and a Retry now button."""
+
+    retry_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("connectionBanner")
+        self.setAccessibleName("Connection lost")
+        self.setStyleSheet(
+            "#connectionBanner { background: #fff3cd; border: 1px solid #ffda6a;"
+            " border-radius: 4px; }"
+            "#connectionBanner QLabel { color: #664d03; }"
+        )
+        self.text = QLabel(TRYING)
+        self.text.setObjectName("connectionBannerText")
+        self.text.setWordWrap(True)
+        self.retry_button = QPushButton("Retry now")
+        self.retry_button.setObjectName("retryConnection")
+        self.retry_button.setAccessibleName("Retry connecting now")
+        self.retry_button.setToolTip("Try to reach the database now instead of waiting")
+        self.retry_button.clicked.connect(self.retry_requested)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(10, 6, 6, 6)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.retry_button)
+
+        self._deadline_ms = 0
+        self._clock = QElapsedTimer()
+        self._ticker = QTimer(self)
+        self._ticker.setInterval(TICK_MS)
+        self._ticker.timeout.connect(self._tick)
+        self.hide()
+
+    @Slot()
+    def show_trying(self) -> None:
+        """The connection is lost and a try is under way (or about to be)."""
+        self._ticker.stop()
+        self.text.setText(TRYING)
+        self.retry_button.setEnabled(False)
+        self.show()
+
+    @Slot(float)
+    def show_countdown(self, seconds: float) -> None:
+        """The next try is in ``seconds``."""
+        self._deadline_ms = round(seconds * 1000)
+        self._clock.start()
+        self.retry_button.setEnabled(True)
+        self._tick()
+        self._ticker.start()
+        self.show()
+
+    @Slot()
+    def dismiss(self) -> None:
+        """The connection is back."""
+        self._ticker.stop()
+        self.hide()
+
+    @Slot()
+    def _tick(self) -> None:
+        remaining = self._deadline_ms - self._clock.elapsed()
+        if remaining <= 0:
+            self._ticker.stop()
+            self.text.setText(TRYING)
+            return
+        self.text.setText(f"{LOST} Retrying in {countdown_seconds(remaining)} s…")
