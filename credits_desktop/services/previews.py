@@ -16,23 +16,28 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from credits_desktop.domain.grants import plan_purchased_removal
 from credits_desktop.domain.permissions import Action, Decision, Verdict, decide
 from credits_desktop.store.database import Database
-from credits_desktop.store.models import Account, CreditGrant, LedgerEntry
+from credits_desktop.store.models import Account, Adjustment, CreditGrant, LedgerEntry, Refund
 
 from .adjustments import apply_adjustment
-from .errors import InvalidInput
+from .errors import InvalidInput, NotFound
 from .operations import Actor, WriteContext, dry_run
 from .refunds import RefundItem, apply_refund, checked_items, refund_decision, refund_item_rows
+from .reversals import apply_reversal, reversal_decision
 
 __all__ = [
     "Balances",
     "ChangePreview",
     "Placement",
+    "ReversalTarget",
     "preview_adjustment",
     "preview_refund",
+    "preview_reversal",
+    "reversal_target",
 ]
 
 
@@ -145,6 +150,75 @@ def preview_adjustment(
         return _preview(ctx, account, before, decision, delta)
 
     return dry_run(db, actor, kind="adjustment", account_ids=[account_id], at=at, body=body)
+
+
+@dataclass(frozen=True)
+class ReversalTarget:
+    """The refund or adjustment a ledger entry belongs to, which "Reverse…" undoes."""
+
+    refund_id: int | None
+    adjustment_id: int | None
+    account_id: int
+    credits: int
+    description: str
+
+
+def reversal_target(db: Database, ledger_entry_id: int) -> ReversalTarget:
+    """What reversing the ledger entry ``ledger_entry_id`` would undo.
+
+    Only refund and adjustment entries can be reversed; anything else is refused
+    with a sentence saying what can.
+    """
+    if isinstance(ledger_entry_id, bool) or not isinstance(ledger_entry_id, int):
+        raise InvalidInput("Choose a ledger entry to reverse.", "target")
+
+    def work(session: Session) -> ReversalTarget:
+        entry = session.get(LedgerEntry, ledger_entry_id)
+        if entry is None:
+            raise NotFound(f"There is no ledger entry with id {ledger_entry_id}.")
+        if entry.kind == "refund" and entry.charge_id is not None:
+            refund = session.scalar(select(Refund).where(Refund.charge_id == entry.charge_id))
+            if refund is not None:
+                return ReversalTarget(
+                    refund.id, None, refund.account_id, refund.credits,
+                    f"refund #{refund.id} of {refund.credits:,} credits "
+                    f"on charge {refund.charge_id}",
+                )
+        if entry.kind == "adjustment" and entry.operation_id is not None:
+            adjustment = session.scalar(
+                select(Adjustment).where(Adjustment.operation_id == entry.operation_id))
+            if adjustment is not None:
+                verb = "adding" if adjustment.delta > 0 else "removing"
+                return ReversalTarget(
+                    None, adjustment.id, adjustment.account_id, abs(adjustment.delta),
+                    f"adjustment #{adjustment.id}, {verb} {abs(adjustment.delta):,} "
+                    "purchased credits",
+                )
+        raise InvalidInput(
+            "Only refunds and adjustments can be reversed; choose a refund or an "
+            "adjustment entry in the ledger.", "target")
+
+    return db.read(work)
+
+
+def preview_reversal(
+    db: Database, actor: Actor, target: ReversalTarget, *, at: datetime | None = None
+) -> ChangePreview:
+    """What reversing ``target`` would do (nothing is written)."""
+    payload = {"refund_id": target.refund_id, "adjustment_id": target.adjustment_id,
+               "account_id": target.account_id}
+
+    def body(ctx: WriteContext) -> ChangePreview:
+        account = ctx.accounts[target.account_id]
+        ctx.book(target.account_id)
+        before = Balances.of(account)
+        decision = reversal_decision(ctx, payload)
+        if decision.verdict is not Verdict.DENY:
+            apply_reversal(ctx, payload)
+        return _preview(ctx, account, before, decision, target.credits)
+
+    return dry_run(db, actor, kind="reversal", account_ids=[target.account_id], at=at,
+                   body=body)
 
 
 def _check_account_id(account_id: int) -> None:

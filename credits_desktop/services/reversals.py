@@ -24,7 +24,7 @@ from credits_desktop.domain.grants import (
     consumption_order,
     plan_purchased_removal,
 )
-from credits_desktop.domain.permissions import Action, Verdict, decide
+from credits_desktop.domain.permissions import Action, Decision, Verdict, decide
 from credits_desktop.store.database import Database
 from credits_desktop.store.models import Adjustment, LedgerEntry, Refund, Reversal
 
@@ -117,12 +117,17 @@ def _target(ctx: WriteContext, payload: dict[str, Any]) -> tuple[Refund | Adjust
     return target, size
 
 
-def _reverse_or_request(ctx: WriteContext, payload: dict[str, Any]) -> Outcome:
+def reversal_decision(ctx: WriteContext, payload: dict[str, Any]) -> Decision:
+    """The same permission and limit as the action being undone."""
     target, size = _target(ctx, payload)
     if isinstance(target, Refund):
-        decision = decide(ctx.role, Action.REFUND, credits=size, limits=ctx.limits)
-    else:
-        decision = decide(ctx.role, Action.ADJUST_PURCHASED, credits=size, limits=ctx.limits)
+        return decide(ctx.role, Action.REFUND, credits=size, limits=ctx.limits)
+    return decide(ctx.role, Action.ADJUST_PURCHASED, credits=size, limits=ctx.limits)
+
+
+def _reverse_or_request(ctx: WriteContext, payload: dict[str, Any]) -> Outcome:
+    target, size = _target(ctx, payload)
+    decision = reversal_decision(ctx, payload)
     if decision.verdict is Verdict.DENY:
         raise PermissionDenied(decision.reason)
     if decision.verdict is Verdict.REQUEST:

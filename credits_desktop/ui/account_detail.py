@@ -25,17 +25,24 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QPushButton,
     QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from credits_desktop.domain.permissions import Action
 from credits_desktop.services.catalog import FeatureChoice, list_features
-from credits_desktop.services.queries import AccountSummary, account_summary
+from credits_desktop.services.operations import Actor
+from credits_desktop.services.previews import ReversalTarget, reversal_target
+from credits_desktop.services.queries import AccountSummary, ChargeRow, LedgerRow, account_summary
+from credits_desktop.services.results import OperationResult
 from credits_desktop.store.database import Database
 
 from . import formatting as fmt
+from .adjust_dialog import AdjustDialog
+from .change_dialog import ChangeDialog
 from .detail_models import (
     CHARGE_STATUSES,
     COL_L_REASON,
@@ -47,6 +54,9 @@ from .detail_models import (
     feature_choices,
 )
 from .live import ViewState, capture_view, restore_view
+from .refund_dialog import RefundDialog, refundable
+from .reverse_dialog import ReverseDialog
+from .role_gate import gate
 from .table_models import LoadingModel, PagedModel
 from .workers import Job, Worker
 
@@ -56,6 +66,9 @@ __all__ = [
     "CopyableTable",
     "reset_text",
 ]
+
+# Ledger entry kinds that "Reverse…" can undo.
+REVERSIBLE = frozenset({"refund", "adjustment"})
 
 STATUS_LABELS = {"active": "Active", "suspended": "Suspended", "closed": "Closed"}
 
@@ -179,6 +192,8 @@ class AccountDetail(QWidget):
     summary_loaded = Signal(object)
     # A plain message: the summary could not be read.
     load_failed = Signal(str)
+    # A refund, adjustment or reversal made from this tab (its OperationResult).
+    changed = Signal(object)
 
     def __init__(
         self,
@@ -188,12 +203,16 @@ class AccountDetail(QWidget):
         name: str,
         parent: QWidget | None = None,
         *,
+        actor: Actor,
         page_size: int = DETAIL_PAGE_SIZE,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("accountDetail")
         self._db = db
         self._worker = worker
+        self._actor = actor
+        # The refund, adjustment or reversal dialog open from this tab, if any.
+        self.dialog: ChangeDialog | None = None
         self.account_id = account_id
         self.name = name
         self._summary: AccountSummary | None = None
@@ -214,6 +233,13 @@ class AccountDetail(QWidget):
         self.subtitle = QLabel("Loading the account…")
         self.subtitle.setObjectName("accountSubtitle")
         self.subtitle.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.adjust_button = QPushButton("Adjust purchased credits…")
+        self.adjust_button.setObjectName("adjustPurchased")
+        self.adjust_button.setAccessibleName("Adjust purchased credits")
+        self.adjust_button.clicked.connect(self.open_adjust_dialog)
+        gate(self.adjust_button, actor, Action.ADJUST_PURCHASED,
+             allowed_tip="Add or remove purchased credits (manual sale, compensation, "
+                         "chargeback, correction)")
         self.message = QLabel()
         self.message.setObjectName("accountMessage")
         self.message.setWordWrap(True)
@@ -280,22 +306,46 @@ class AccountDetail(QWidget):
         filters.addWidget(QLabel("to"))
         filters.addWidget(self.date_to)
         filters.addStretch(1)
+        self.refund_button = QPushButton("Refund selected…")
+        self.refund_button.setObjectName("refundSelected")
+        self.refund_button.setAccessibleName("Refund selected charges")
+        self.refund_button.clicked.connect(self.open_refund_dialog)
+        self._refund_allowed = gate(self.refund_button, actor, Action.REFUND)
+        filters.addWidget(self.refund_button)
         charges_page = QWidget()
         charges_layout = QVBoxLayout(charges_page)
         charges_layout.setContentsMargins(0, 6, 0, 0)
         charges_layout.addLayout(filters)
         charges_layout.addWidget(self.charges_table, 1)
 
+        self.reverse_button = QPushButton("Reverse…")
+        self.reverse_button.setObjectName("reverseEntry")
+        self.reverse_button.setAccessibleName("Reverse the selected refund or adjustment")
+        self.reverse_button.clicked.connect(self.open_reverse_dialog)
+        ledger_bar = QHBoxLayout()
+        ledger_bar.addWidget(QLabel("Every change is an entry; a mistake is undone by a "
+                                    "compensating entry, never by editing."), 1)
+        ledger_bar.addWidget(self.reverse_button)
+        ledger_page = QWidget()
+        ledger_layout = QVBoxLayout(ledger_page)
+        ledger_layout.setContentsMargins(0, 6, 0, 0)
+        ledger_layout.addLayout(ledger_bar)
+        ledger_layout.addWidget(self.ledger_table, 1)
+
         self.lists = QTabWidget()
         self.lists.setObjectName("accountLists")
         self.lists.setDocumentMode(True)
         self.lists.addTab(self.grants_table, "Grants")
         self.lists.addTab(charges_page, "Charges")
-        self.lists.addTab(self.ledger_table, "Ledger")
+        self.lists.addTab(ledger_page, "Ledger")
+
+        heading = QHBoxLayout()
+        heading.addWidget(self.title, 1)
+        heading.addWidget(self.adjust_button, 0, Qt.AlignmentFlag.AlignTop)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
-        layout.addWidget(self.title)
+        layout.addLayout(heading)
         layout.addWidget(self.subtitle)
         layout.addWidget(self.message)
         layout.addLayout(cards)
@@ -303,7 +353,11 @@ class AccountDetail(QWidget):
 
         for model in (self.grants, self.charges, self.ledger):
             model.load_failed.connect(self._show_message)
+        for table in (self.charges_table, self.ledger_table):
+            table.selectionModel().selectionChanged.connect(self._update_actions)
+            table.model().modelReset.connect(self._update_actions)
         self._size_columns()
+        self._update_actions()
 
     # -- what the view does ---------------------------------------------------------
 
@@ -354,6 +408,93 @@ class AccountDetail(QWidget):
                 model.refresh(rows=model.rowCount())
             else:
                 model.refresh()
+
+    # -- staff actions -------------------------------------------------------------------
+
+    def selected_charges(self) -> list[ChargeRow]:
+        """The charges with a selected cell, top to bottom."""
+        rows = sorted({i.row() for i in self.charges_table.selectionModel().selectedIndexes()})
+        return [self.charges.row_at(r) for r in rows if r < self.charges.rowCount()]
+
+    def selected_ledger_entry(self) -> LedgerRow | None:
+        """The ledger entry with the current selection, if exactly one row is selected."""
+        rows = {i.row() for i in self.ledger_table.selectionModel().selectedIndexes()}
+        if len(rows) != 1:
+            return None
+        row = rows.pop()
+        return self.ledger.row_at(row) if row < self.ledger.rowCount() else None
+
+    @Slot()
+    def open_refund_dialog(self) -> None:
+        """Refund the selected charges that can still be refunded."""
+        charges = [c for c in self.selected_charges() if refundable(c)]
+        if not charges or not self._refund_allowed or self.dialog is not None:
+            return
+        self._show_dialog(RefundDialog(self._db, self._actor, self.account_id, self.name,
+                                       charges, worker=self._worker, parent=self))
+
+    @Slot()
+    def open_adjust_dialog(self) -> None:
+        if not self.adjust_button.isEnabled() or self.dialog is not None:
+            return
+        self._show_dialog(AdjustDialog(self._db, self._actor, self.account_id, self.name,
+                                       worker=self._worker, parent=self))
+
+    @Slot()
+    def open_reverse_dialog(self) -> None:
+        """Find what the selected ledger entry belongs to, then offer to reverse it."""
+        entry = self.selected_ledger_entry()
+        if entry is None or entry.kind not in REVERSIBLE or self.dialog is not None:
+            return
+        db = self._db
+        job = self._worker.submit(lambda: reversal_target(db, entry.id))
+        job.succeeded.connect(self._reversal_target_arrived)
+        job.failed.connect(self._show_message)
+
+    @Slot(object)
+    def _reversal_target_arrived(self, target: ReversalTarget) -> None:
+        if self.dialog is None:
+            self._show_dialog(ReverseDialog(self._db, self._actor, target, self.name,
+                                            worker=self._worker, parent=self))
+
+    def _show_dialog(self, dialog: ChangeDialog) -> None:
+        self.dialog = dialog
+        dialog.applied.connect(self._applied)
+        dialog.finished.connect(lambda _result, d=dialog: self._dialog_closed(d))
+        dialog.open()
+
+    def _dialog_closed(self, dialog: ChangeDialog) -> None:
+        if self.dialog is dialog:
+            self.dialog = None
+        dialog.deleteLater()
+
+    @Slot(object)
+    def _applied(self, result: OperationResult) -> None:
+        self.refresh()
+        self.changed.emit(result)
+
+    @Slot()
+    def _update_actions(self) -> None:
+        charges = self.selected_charges()
+        usable = [c for c in charges if refundable(c)]
+        if self._refund_allowed:
+            self.refund_button.setEnabled(bool(usable))
+            if usable:
+                total = sum(c.credits for c in usable)
+                self.refund_button.setToolTip(
+                    f"Refund {len(usable):,} selected charge(s), {total:,} credits (Ctrl+R)")
+            elif charges:
+                self.refund_button.setToolTip(
+                    "The selected charges were already refunded or cost nothing.")
+            else:
+                self.refund_button.setToolTip(
+                    "Select one or more charges to refund them (Ctrl+R).")
+        entry = self.selected_ledger_entry()
+        can_reverse = entry is not None and entry.kind in REVERSIBLE
+        self.reverse_button.setEnabled(can_reverse)
+        self.reverse_button.setToolTip(
+            "Undo the selected refund or adjustment with a compensating entry"
+            if can_reverse else "Select one refund or adjustment entry in the ledger.")
 
     def shutdown(self) -> None:
         """The tab closes: results still on their way are not wanted."""

@@ -20,7 +20,7 @@ unexpected fault in a background job opens the error dialog with "Copy details"
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPainter, QPaintEvent
@@ -40,25 +40,33 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from credits_desktop.domain.permissions import ROLE_LABELS
+from credits_desktop.domain.permissions import ROLE_LABELS, Action
 from credits_desktop.services.operations import Actor
 from credits_desktop.services.queries import AccountRow
+from credits_desktop.services.results import OperationResult
 from credits_desktop.store.database import Database
 
 from . import accounts_model as am
 from .account_detail import AccountDetail
 from .account_filters import AccountFilterBar
 from .accounts_model import ACCOUNT_ROLE, AccountsModel, SearchFn
+from .approvals_view import ApprovalsView
+from .audit_view import AuditView
 from .banner import ConnectionBanner
 from .detail_models import DETAIL_PAGE_SIZE
 from .error_report import ErrorReporter, set_report_database
+from .failures_view import FailuresView
+from .incident_dialog import IncidentDialog
 from .live import BACKOFF_SECONDS, POLL_INTERVAL_MS, ChangeWatcher
+from .role_gate import gate
 from .workers import Worker
 
 __all__ = ["SEARCH_DELAY_MS", "AccountsTable", "MainWindow"]
 
 # How long the status bar says "Connection restored".
 RESTORED_MESSAGE_MS = 5000
+# How long the outcome of a refund or adjustment stays in the status bar.
+CHANGE_MESSAGE_MS = 10_000
 # Long enough that typing an address runs one search, short enough to feel immediate.
 SEARCH_DELAY_MS = 200
 SEARCH_PLACEHOLDER = "Search by email, name or account id"
@@ -290,6 +298,34 @@ class MainWindow(QMainWindow):
         connect_other.triggered.connect(lambda: self.connect_requested.emit())
         self.connect_action = connect_other
 
+        refund = QAction("&Refund selected charges…", self)
+        refund.setShortcut(QKeySequence("Ctrl+R"))
+        refund.triggered.connect(lambda: self._with_detail(AccountDetail.open_refund_dialog))
+        adjust = QAction("&Adjust purchased credits…", self)
+        adjust.setShortcut(QKeySequence("Ctrl+Shift+A"))
+        adjust.triggered.connect(lambda: self._with_detail(AccountDetail.open_adjust_dialog))
+        gate(adjust, self._actor, Action.ADJUST_PURCHASED)
+        reverse = QAction("Re&verse selected ledger entry…", self)
+        reverse.triggered.connect(lambda: self._with_detail(AccountDetail.open_reverse_dialog))
+        failures = QAction("&Failed charges not refunded", self)
+        failures.setShortcut(QKeySequence("Ctrl+1"))
+        failures.triggered.connect(lambda: self.open_worklist("failures"))
+        approvals = QAction("A&pprovals", self)
+        approvals.setShortcut(QKeySequence("Ctrl+2"))
+        approvals.triggered.connect(lambda: self.open_worklist("approvals"))
+        audit = QAction("Au&dit log", self)
+        audit.setShortcut(QKeySequence("Ctrl+3"))
+        audit.triggered.connect(lambda: self.open_worklist("audit"))
+        incident = QAction("&Incident refund…", self)
+        incident.triggered.connect(self.open_incident_dialog)
+        gate(incident, self._actor, Action.INCIDENT_REFUND,
+             allowed_tip="Refund every failed charge of a feature in a time window")
+        self.incident_action = incident
+        self.incident_dialog: IncidentDialog | None = None
+        self.refund_action, self.adjust_action, self.reverse_action = refund, adjust, reverse
+        self.failures_action, self.approvals_action, self.audit_action = (
+            failures, approvals, audit)
+
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(connect_other)
         file_menu.addSeparator()
@@ -298,6 +334,17 @@ class MainWindow(QMainWindow):
         view_menu.addAction(find)
         view_menu.addAction(refresh)
         view_menu.addAction(close_tab)
+        account_menu = self.menuBar().addMenu("&Account")
+        account_menu.setToolTipsVisible(True)
+        for action in (refund, adjust, reverse):
+            account_menu.addAction(action)
+        work_menu = self.menuBar().addMenu("&Work")
+        work_menu.setToolTipsVisible(True)
+        for action in (failures, approvals, audit):
+            work_menu.addAction(action)
+        work_menu.addSeparator()
+        work_menu.addAction(incident)
+        self.work_menu = work_menu
         self.find_action = find
         self.refresh_action = refresh
         self.close_tab_action = close_tab
@@ -349,26 +396,81 @@ class MainWindow(QMainWindow):
 
     def open_account(self, row: AccountRow) -> AccountDetail:
         """Show ``row``'s account in its tab: a new one, or the one already open."""
-        existing = self.detail_for(row.id)
+        return self.open_account_id(row.id, row.name, f"{row.name} ({row.email})")
+
+    def open_account_id(self, account_id: int, name: str = "", tooltip: str = ""
+                        ) -> AccountDetail:
+        """Show the account ``account_id`` (from a work list, which knows only its id)."""
+        existing = self.detail_for(account_id)
         if existing is not None:
             self.tabs.setCurrentWidget(existing)
             return existing
-        detail = AccountDetail(self._db, self.worker, row.id, row.name,
+        name = name or f"Account #{account_id}"
+        detail = AccountDetail(self._db, self.worker, account_id, name, actor=self._actor,
                                page_size=self._detail_page_size)
         detail.summary_loaded.connect(lambda _s, d=detail: self._retitle(d))
         detail.summary_loaded.connect(
             lambda s, d=detail: self.watcher.note_seen(d.account_id, s.change_seq)
         )
-        index = self.tabs.addTab(detail, _tab_title(row.name))
-        self.tabs.setTabToolTip(index, f"{row.name} ({row.email})")
+        detail.changed.connect(self._account_changed_here)
+        self._add_tab(detail, _tab_title(name), tooltip or name)
+        detail.load()
+        return detail
+
+    def open_worklist(self, kind: str) -> QWidget:
+        """Show a work list ("failures", "approvals", "audit") in its tab."""
+        for i in range(self.tabs.count()):
+            widget = self.tabs.widget(i)
+            if widget is not None and widget.property("worklist") == kind:
+                self.tabs.setCurrentWidget(widget)
+                return widget
+        title, tip, view = self._make_worklist(kind)
+        view.setProperty("worklist", kind)
+        self._add_tab(view, title, tip)
+        return view
+
+    def _make_worklist(self, kind: str) -> tuple[str, str, QWidget]:
+        db, worker, actor = self._db, self.worker, self._actor
+        if kind == "failures":
+            failures = FailuresView(db, worker, actor)
+            failures.open_account_requested.connect(self.open_account_id)
+            failures.refunded.connect(self._account_changed_here)
+            return ("Failed, not refunded", "Failed charges across all accounts that were "
+                    "never refunded", failures)
+        if kind == "approvals":
+            approvals = ApprovalsView(db, worker, actor)
+            approvals.open_account_requested.connect(self.open_account_id)
+            approvals.decided.connect(self._account_changed_here)
+            return "Approvals", "Requests waiting for a second pair of eyes", approvals
+        if kind == "audit":
+            audit = AuditView(db, worker, actor)
+            audit.open_account_requested.connect(self.open_account_id)
+            return "Audit log", "Every staff action, including refused attempts", audit
+        raise ValueError(f"unknown work list {kind!r}")
+
+    def _add_tab(self, widget: QWidget, title: str, tooltip: str) -> None:
+        index = self.tabs.addTab(widget, title)
+        self.tabs.setTabToolTip(index, tooltip)
         self.tabs.setCurrentIndex(index)
         if not self.tabs.isVisible():
             self.tabs.show()
             height = self.splitter.height()
             detail_height = int(height * DETAIL_SHARE)
             self.splitter.setSizes([max(height - detail_height, 1), detail_height])
-        detail.load()
-        return detail
+
+    @Slot(object)
+    def _account_changed_here(self, result: OperationResult) -> None:
+        """A change made from this window: say what happened and show it everywhere."""
+        message = result.message
+        if result.replayed:
+            message = ("This change had already been saved; it was not applied twice. "
+                       + message)
+        self.statusBar().showMessage(message, CHANGE_MESSAGE_MS)
+        self.model.refresh(rows=self.model.rowCount())
+        for account_id in result.account_ids:
+            detail = self.detail_for(account_id)
+            if detail is not None and detail is not self.sender():
+                detail.refresh()
 
     def open_details(self) -> list[AccountDetail]:
         """The open account tabs, left to right."""
@@ -390,13 +492,48 @@ class MainWindow(QMainWindow):
         widget = self.tabs.widget(index)
         if widget is None:
             return
-        if isinstance(widget, AccountDetail):
-            widget.shutdown()
+        shutdown = getattr(widget, "shutdown", None)
+        if callable(shutdown):
+            shutdown()
         self.tabs.removeTab(index)
         widget.deleteLater()
         if self.tabs.count() == 0:
             self.tabs.hide()
             self.table.setFocus()
+
+    @Slot()
+    def open_incident_dialog(self) -> None:
+        """The incident refund (one at a time; it may run for a while)."""
+        if not self.incident_action.isEnabled():
+            return
+        if self.incident_dialog is not None:
+            self.incident_dialog.raise_()
+            self.incident_dialog.activateWindow()
+            return
+        dialog = IncidentDialog(self._db, self._actor, worker=self.worker, parent=self)
+        dialog.run_finished.connect(self._incident_finished)
+        dialog.finished.connect(lambda _r, d=dialog: self._incident_closed(d))
+        self.incident_dialog = dialog
+        dialog.open()
+
+    def _incident_closed(self, dialog: IncidentDialog) -> None:
+        if self.incident_dialog is dialog:
+            self.incident_dialog = None
+        dialog.deleteLater()
+
+    @Slot(object)
+    def _incident_finished(self, _summary: object) -> None:
+        self.model.refresh(rows=self.model.rowCount())
+        for detail in self.open_details():
+            detail.refresh()
+
+    def _with_detail(self, method: Callable[[AccountDetail], None]) -> None:
+        detail = self.current_detail()
+        if detail is None:
+            self.statusBar().showMessage("Open an account first (Enter on a row).",
+                                         CHANGE_MESSAGE_MS)
+            return
+        method(detail)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         # Queries still running finish on their own; their results are not wanted.

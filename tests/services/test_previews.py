@@ -165,3 +165,44 @@ def test_preview_by_a_deactivated_staff_member_is_refused(world: World) -> None:
     with pytest.raises(PermissionDenied, match="deactivated"):
         preview_adjustment(world.db, world.support, account_id=world.account_id,
                            delta=1, at=world.at(days=2))
+
+
+def test_reversal_target_and_preview_of_a_refund(world: World) -> None:
+    from credits_desktop.services.previews import preview_reversal, reversal_target
+    from credits_desktop.services.reversals import reverse
+
+    from .factories import key, ledger_of
+
+    c = charge(world, 40)
+    refund(world, world.support, c.charge_id, at=world.at(days=2))
+    entry = ledger_of(world.db, world.account_id)[-1]
+    target = reversal_target(world.db, entry.id)
+    assert (target.credits, target.adjustment_id) == (40, None)
+    assert target.description.startswith(f"refund #{target.refund_id} of 40 credits")
+    with assert_nothing_written(world.db):
+        p = preview_reversal(world.db, world.support, target, at=world.at(days=3))
+    assert p.verdict is Verdict.ALLOW and p.after.total == p.before.total - 40
+    reverse(world.db, world.support, reason="Refunded by mistake", reference="#1",
+            idempotency_key=key(), refund_id=target.refund_id, at=world.at(days=3))
+    assert _now(balances(world.db, world.account_id)) == p.after
+    with pytest.raises(RuleBroken, match="already reversed"):
+        preview_reversal(world.db, world.support, target, at=world.at(days=4))
+    charge_entry = next(e for e in ledger_of(world.db, world.account_id) if e.kind == "charge")
+    with pytest.raises(InvalidInput, match="Only refunds and adjustments"):
+        reversal_target(world.db, charge_entry.id)
+    with pytest.raises(NotFound):
+        reversal_target(world.db, 10**9)
+
+
+def test_reversal_preview_of_an_adjustment_follows_the_role(world: World) -> None:
+    from credits_desktop.services.previews import preview_reversal, reversal_target
+
+    from .factories import ledger_of
+
+    adjust(world, world.finance, 300, at=world.at(days=2))
+    target = reversal_target(world.db, ledger_of(world.db, world.account_id)[-1].id)
+    assert target.adjustment_id is not None and "adding 300" in target.description
+    p = preview_reversal(world.db, world.finance, target, at=world.at(days=3))
+    assert p.verdict is Verdict.ALLOW and p.after.purchased == p.before.purchased - 300
+    denied = preview_reversal(world.db, world.support, target, at=world.at(days=3))
+    assert denied.verdict is Verdict.DENY and "finance" in denied.reason
