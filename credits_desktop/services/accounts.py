@@ -160,7 +160,10 @@ def set_staff_active(db: Database, actor: Actor, *, username: str, active: bool)
 
 
 def sign_in(db: Database, username: str) -> Actor:
-    """The staff member called ``username``, if active (the SQLite sign-in)."""
+    """The staff member called ``username``, if active (the SQLite sign-in).
+
+    Every sign-in is audited, a refused one (deactivated staff) as denied.
+    """
 
     def work(session: Session) -> Actor:
         row = session.scalar(select(Staff).where(Staff.username == username))
@@ -168,9 +171,18 @@ def sign_in(db: Database, username: str) -> Actor:
             raise NotFound(f"There is no staff member '{username}'.")
         if not row.active:
             raise PermissionDenied(f"The staff account '{username}' is deactivated.")
+        session.add(AuditEvent(at=utcnow(), actor_id=row.id, action="sign_in",
+                               outcome="applied", detail=f"{row.display_name} signed in"))
         return Actor(row.id, row.username, row.display_name, Role(row.role))
 
-    return db.read(work)
+    try:
+        return db.write(work)
+    except PermissionDenied as exc:
+        refused = db.read(lambda s: s.scalar(select(Staff).where(Staff.username == username)))
+        actor = (Actor(refused.id, refused.username, refused.display_name, Role(refused.role))
+                 if refused is not None else None)
+        audit_refusal(db, actor, "sign_in", (), exc.message, utcnow())
+        raise
 
 
 def database_login(db: Database) -> Actor:

@@ -74,6 +74,7 @@ from .factories import (
     purchase_grant,
     refund,
     request_row,
+    rows,
     table_counts,
 )
 
@@ -624,6 +625,9 @@ def test_sign_in_and_deactivation(world: World) -> None:
         AuditEvent.action == "set_staff_active", AuditEvent.outcome == "applied")
         .order_by(AuditEvent.id))
     assert audits == ["Deactivated staff member 'sam'.", "Reactivated staff member 'sam'."]
+    sign_ins = rows(world.db, "SELECT actor_id, outcome FROM audit_events "
+                              "WHERE action = 'sign_in' ORDER BY id")
+    assert sign_ins == [(world.support.staff_id, "applied"), (world.support.staff_id, "denied")]
 
 
 # -- idempotency of staff writes -------------------------------------------------------
