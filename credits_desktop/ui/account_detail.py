@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from PySide6.QtCore import QDate, Qt, Signal, Slot
+from PySide6.QtCore import QDate, QModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -112,7 +112,13 @@ def _local_midnight(day: date) -> datetime:
 
 
 class CopyableTable(QTableView):
-    """A read-only table whose selected cells Ctrl+C copies as tab-separated text."""
+    """A read-only table whose selected cells Ctrl+C copies as tab-separated text.
+
+    Enter emits ``enter_pressed`` with the current cell, so that a list can do with the
+    keyboard what a double-click does (``activated`` would fire for both).
+    """
+
+    enter_pressed = Signal(QModelIndex)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -123,6 +129,8 @@ class CopyableTable(QTableView):
         self.setWordWrap(False)
         self.setShowGrid(False)
         self.setCornerButtonEnabled(False)
+        # Tab leaves the table (the arrows move within it), instead of walking every cell.
+        self.setTabKeyNavigation(False)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setStyleSheet(TABLE_STYLE)
         vertical = self.verticalHeader()
@@ -151,6 +159,11 @@ class CopyableTable(QTableView):
             text = self.selected_text()
             if text:
                 QApplication.clipboard().setText(text)
+            event.accept()
+            return
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) \
+                and self.currentIndex().isValid():
+            self.enter_pressed.emit(self.currentIndex())
             event.accept()
             return
         super().keyPressEvent(event)
@@ -263,9 +276,17 @@ class AccountDetail(QWidget):
         self.grants = GrantsModel(db, worker, account_id, self)
         self.charges = ChargesModel(db, worker, account_id, self, page_size=page_size)
         self.ledger = LedgerModel(db, worker, account_id, self, page_size=page_size)
-        self.grants_table = self._table(self.grants, "grantsTable")
-        self.charges_table = self._table(self.charges, "chargesTable")
-        self.ledger_table = self._table(self.ledger, "ledgerTable")
+        self.grants_table = self._table(self.grants, "grantsTable", "Grants of the account")
+        self.charges_table = self._table(self.charges, "chargesTable",
+                                         "Charges of the account")
+        self.ledger_table = self._table(self.ledger, "ledgerTable", "Ledger of the account")
+        self.grants_table.setAccessibleDescription(
+            "Where the account's credits come from: plan periods, purchases, refunds")
+        self.charges_table.setAccessibleDescription(
+            "What the account's generations cost, newest first; Ctrl+R refunds the "
+            "selected charges")
+        self.ledger_table.setAccessibleDescription(
+            "Every change of the account's credits, newest first")
 
         self.feature_filter = QComboBox()
         self.feature_filter.setObjectName("featureFilter")
@@ -276,18 +297,24 @@ class AccountDetail(QWidget):
         self.feature_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.status_filter = QComboBox()
         self.status_filter.setObjectName("statusFilter")
+        self.status_filter.setAccessibleName("Charge status filter")
+        self.status_filter.setToolTip("Only charges with this outcome")
         self.status_filter.addItem("Any status", None)
         for code, label in CHARGE_STATUSES.items():
             self.status_filter.addItem(label, code)
         self.period_filter = QComboBox()
         self.period_filter.setObjectName("periodFilter")
+        self.period_filter.setAccessibleName("Charges period")
+        self.period_filter.setToolTip("Only charges in this period (local dates)")
         for label, _days in PRESETS:
             self.period_filter.addItem(label)
         today = QDate.currentDate()
         self.date_from = QDateEdit(today.addDays(-29))
         self.date_from.setObjectName("dateFrom")
+        self.date_from.setAccessibleName("Charges from date")
         self.date_to = QDateEdit(today)
         self.date_to.setObjectName("dateTo")
+        self.date_to.setAccessibleName("Charges to date")
         for edit in (self.date_from, self.date_to):
             edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd")
@@ -334,10 +361,16 @@ class AccountDetail(QWidget):
 
         self.lists = QTabWidget()
         self.lists.setObjectName("accountLists")
+        self.lists.setAccessibleName("Lists of the account")
+        self.lists.tabBar().setAccessibleName("Grants, charges and ledger")
+        self.lists.tabBar().setAccessibleDescription(
+            "Ctrl+Tab and Ctrl+Shift+Tab switch between the lists; Alt+G, Alt+C and "
+            "Alt+L open one")
         self.lists.setDocumentMode(True)
-        self.lists.addTab(self.grants_table, "Grants")
-        self.lists.addTab(charges_page, "Charges")
-        self.lists.addTab(ledger_page, "Ledger")
+        # Alt+G, Alt+C, Alt+L go straight to a list.
+        self.lists.addTab(self.grants_table, "&Grants")
+        self.lists.addTab(charges_page, "&Charges")
+        self.lists.addTab(ledger_page, "&Ledger")
 
         heading = QHBoxLayout()
         heading.addWidget(self.title, 1)
@@ -509,9 +542,10 @@ class AccountDetail(QWidget):
 
     # -- set-up ---------------------------------------------------------------------------
 
-    def _table(self, model: LoadingModel, name: str) -> CopyableTable:
+    def _table(self, model: LoadingModel, name: str, accessible: str) -> CopyableTable:
         table = CopyableTable()
         table.setObjectName(name)
+        table.setAccessibleName(accessible)
         table.setModel(model)
         model.modelAboutToBeReset.connect(lambda t=table, m=model: self._capture_view(t, m))
         model.page_loaded.connect(lambda t=table, m=model: self._restore_current(t, m))

@@ -127,7 +127,7 @@ class AdjustDialog(ChangeDialog):
         self.note.textChanged.connect(self.update_state)
 
         self.form.addRow("Direction:", direction_row)
-        self.form.addRow("A&mount:", self.amount)
+        self.form.addRow("Am&ount:", self.amount)
         self.form.addRow("", self.removable_label)
         self.form.addRow("&Reason:", self.reason)
         self.form.addRow("R&eference:", self.reference)
@@ -179,7 +179,7 @@ class AdjustDialog(ChangeDialog):
         verb = "remove" if self.remove_button.isChecked() else "add"
         if preview is not None and preview.verdict is Verdict.REQUEST:
             return f"Request to {verb} {amount:,} credits"
-        return f"{verb.capitalize()} {amount:,} credits" if amount else "Adjust"
+        return f"{verb.capitalize()} {amount:,} credits" if amount else "Adjust credits"
 
     def on_preview(self, preview: ChangePreview) -> None:
         self.removable = preview.removable

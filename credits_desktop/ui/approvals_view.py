@@ -328,7 +328,7 @@ class DecisionDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.details)
         layout.addWidget(self.explain)
-        comment_label = QLabel("&Comment:")
+        comment_label = QLabel("C&omment:")
         comment_label.setBuddy(self.comment)
         layout.addWidget(comment_label)
         layout.addWidget(self.comment)
@@ -483,6 +483,7 @@ class ApprovalsView(QWidget):
             multi=False,
         )
         self.table.doubleClicked.connect(self._open_account)
+        self.table.enter_pressed.connect(self._open_account)
         self._size_columns()
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.model.modelReset.connect(self._selection_changed)

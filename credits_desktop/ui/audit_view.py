@@ -243,6 +243,7 @@ class AuditView(QWidget):
             "Every staff action, newest first; double-click one to open its account",
         )
         self.table.doubleClicked.connect(self._open_account)
+        self.table.enter_pressed.connect(self._open_account)
         header = self.table.horizontalHeader()
         header.setStretchLastSection(True)
         for column, width in ((COL_TIME, 130), (COL_STAFF, 150), (COL_ACTION, 130),

@@ -75,6 +75,14 @@ def probe(url: str) -> str:
         db.close()
 
 
+def _buddy_label(text: str, buddy: QWidget) -> QLabel:
+    """A form label whose mnemonic (Alt+letter) puts the cursor in ``buddy``; for rows
+    whose field is a row of widgets, which QFormLayout cannot give a buddy itself."""
+    label = QLabel(text)
+    label.setBuddy(buddy)
+    return label
+
+
 class ConnectionDialog(QDialog):
     """Pick or edit a connection profile; on acceptance :meth:`url` is its address, or
     :attr:`chose_demo` is True.
@@ -108,33 +116,43 @@ class ConnectionDialog(QDialog):
         # -- left: the saved profiles ----------------------------------------------------
         self.profile_list = QListWidget()
         self.profile_list.setObjectName("profileList")
+        self.profile_list.setAccessibleName("Saved connections")
         self.profile_list.currentItemChanged.connect(self._profile_chosen)
-        self.new_button = QPushButton("New")
+        self.new_button = QPushButton("&New")
         self.new_button.setObjectName("newProfile")
+        self.new_button.setAccessibleName("New connection")
         self.new_button.clicked.connect(self.new_profile)
-        self.delete_button = QPushButton("Delete")
+        self.delete_button = QPushButton("&Delete")
         self.delete_button.setObjectName("deleteProfile")
+        self.delete_button.setAccessibleName("Delete the selected connection")
         self.delete_button.clicked.connect(self.delete_profile)
         list_buttons = QHBoxLayout()
         list_buttons.addWidget(self.new_button)
         list_buttons.addWidget(self.delete_button)
         left = QVBoxLayout()
-        left.addWidget(QLabel("Saved connections"))
+        list_label = QLabel("Sa&ved connections")
+        list_label.setBuddy(self.profile_list)
+        left.addWidget(list_label)
         left.addWidget(self.profile_list, 1)
         left.addLayout(list_buttons)
 
         # -- right: the form -------------------------------------------------------------
         self.name_edit = QLineEdit()
         self.name_edit.setObjectName("profileName")
+        self.name_edit.setAccessibleName("Connection name")
         self.kind_combo = QComboBox()
         self.kind_combo.setObjectName("profileKind")
+        self.kind_combo.setAccessibleName("Database kind")
         for kind, label in _KIND_LABELS.items():
             self.kind_combo.addItem(label, kind)
 
         # SQLite page
         self.path_edit = QLineEdit()
         self.path_edit.setObjectName("sqlitePath")
-        self.browse_button = QPushButton("Browse…")
+        self.path_edit.setAccessibleName("SQLite database file")
+        self.browse_button = QPushButton("B&rowse…")
+        self.browse_button.setObjectName("browseSqlite")
+        self.browse_button.setAccessibleName("Choose the SQLite database file")
         self.browse_button.clicked.connect(self._browse_sqlite)
         path_row = QHBoxLayout()
         path_row.addWidget(self.path_edit, 1)
@@ -142,30 +160,39 @@ class ConnectionDialog(QDialog):
         sqlite_page = QWidget()
         sqlite_form = QFormLayout(sqlite_page)
         sqlite_form.setContentsMargins(0, 0, 0, 0)
-        sqlite_form.addRow("Database file:", path_row)
+        sqlite_form.addRow(_buddy_label("Database &file:", self.path_edit), path_row)
 
         # PostgreSQL page
         self.host_edit = QLineEdit()
         self.host_edit.setObjectName("pgHost")
+        self.host_edit.setAccessibleName("PostgreSQL server host")
         self.port_spin = QSpinBox()
         self.port_spin.setObjectName("pgPort")
+        self.port_spin.setAccessibleName("PostgreSQL server port")
         # 0 is allowed in the box so that validation, not the widget, explains the range.
         self.port_spin.setRange(0, 65535)
         self.port_spin.setValue(DEFAULT_PORT)
         self.database_edit = QLineEdit()
         self.database_edit.setObjectName("pgDatabase")
+        self.database_edit.setAccessibleName("Database name")
         self.user_edit = QLineEdit()
         self.user_edit.setObjectName("pgUser")
+        self.user_edit.setAccessibleName("Database user")
         self.password_edit = QLineEdit()
         self.password_edit.setObjectName("pgPassword")
+        self.password_edit.setAccessibleName("Database password")
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.sslmode_combo = QComboBox()
         self.sslmode_combo.setObjectName("pgSslMode")
+        self.sslmode_combo.setAccessibleName("SSL mode")
         self.sslmode_combo.addItems(list(SSL_MODES))
         self.ca_edit = QLineEdit()
         self.ca_edit.setObjectName("pgCaFile")
+        self.ca_edit.setAccessibleName("CA certificate file")
         self.ca_edit.setPlaceholderText("Needed for verify-full")
-        self.ca_browse_button = QPushButton("Browse…")
+        self.ca_browse_button = QPushButton("Brow&se…")
+        self.ca_browse_button.setObjectName("browseCaFile")
+        self.ca_browse_button.setAccessibleName("Choose the CA certificate file")
         self.ca_browse_button.clicked.connect(self._browse_ca)
         ca_row = QHBoxLayout()
         ca_row.addWidget(self.ca_edit, 1)
@@ -173,21 +200,21 @@ class ConnectionDialog(QDialog):
         pg_page = QWidget()
         pg_form = QFormLayout(pg_page)
         pg_form.setContentsMargins(0, 0, 0, 0)
-        pg_form.addRow("Host:", self.host_edit)
-        pg_form.addRow("Port:", self.port_spin)
-        pg_form.addRow("Database:", self.database_edit)
-        pg_form.addRow("User:", self.user_edit)
-        pg_form.addRow("Password:", self.password_edit)
-        pg_form.addRow("SSL mode:", self.sslmode_combo)
-        pg_form.addRow("CA certificate:", ca_row)
+        pg_form.addRow("&Host:", self.host_edit)
+        pg_form.addRow("&Port:", self.port_spin)
+        pg_form.addRow("Data&base:", self.database_edit)
+        pg_form.addRow("&User:", self.user_edit)
+        pg_form.addRow("Pass&word:", self.password_edit)
+        pg_form.addRow("SS&L mode:", self.sslmode_combo)
+        pg_form.addRow(_buddy_label("C&A certificate:", self.ca_edit), ca_row)
 
         self.pages = QStackedWidget()
         self.pages.addWidget(sqlite_page)
         self.pages.addWidget(pg_page)
 
         form = QFormLayout()
-        form.addRow("Name:", self.name_edit)
-        form.addRow("Kind:", self.kind_combo)
+        form.addRow("Na&me:", self.name_edit)
+        form.addRow("&Kind:", self.kind_combo)
 
         self.problem = QLabel()
         self.problem.setObjectName("profileProblem")
@@ -211,12 +238,12 @@ class ConnectionDialog(QDialog):
         self.open_button = self.buttons.button(QDialogButtonBox.StandardButton.Open)
         self.open_button.setDefault(True)
         self.test_button = self.buttons.addButton(
-            "Test connection", QDialogButtonBox.ButtonRole.ActionRole
+            "&Test connection", QDialogButtonBox.ButtonRole.ActionRole
         )
         self.test_button.setObjectName("testConnection")
         self.test_button.clicked.connect(self.test_connection)
         self.demo_button = self.buttons.addButton(
-            "Use the demo database", QDialogButtonBox.ButtonRole.ActionRole
+            "Use th&e demo database", QDialogButtonBox.ButtonRole.ActionRole
         )
         self.demo_button.setObjectName("useDemo")
         self.demo_button.setToolTip(

@@ -145,7 +145,7 @@ class ErrorDialog(QDialog):
         self.copied.hide()
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        self.copy_button = QPushButton("Copy details")
+        self.copy_button = QPushButton("Copy &details")
         self.copy_button.setObjectName("copyDetails")
         self.copy_button.setAccessibleName("Copy the error details")
         self.copy_button.setToolTip("Copy the time, version and error details to the clipboard "

@@ -119,11 +119,11 @@ class PeriodFilter(QWidget):
         today = QDate.currentDate()
         self.date_from = QDateEdit(today.addDays(-29))
         self.date_from.setObjectName(f"{name}From")
-        self.date_from.setAccessibleName(f"{what} from")
+        self.date_from.setAccessibleName(f"{what} from date")
         self.date_from.setToolTip("First day shown (local date); choose \"Custom range\"")
         self.date_to = QDateEdit(today)
         self.date_to.setObjectName(f"{name}To")
-        self.date_to.setAccessibleName(f"{what} to")
+        self.date_to.setAccessibleName(f"{what} to date")
         self.date_to.setToolTip("Last day shown, included (local date); choose \"Custom range\"")
         for edit in (self.date_from, self.date_to):
             edit.setCalendarPopup(True)
@@ -329,6 +329,7 @@ class FailuresView(QWidget):
             "Failed charges that cost credits and were never refunded, newest first",
         )
         self.table.doubleClicked.connect(self._open_account)
+        self.table.enter_pressed.connect(self._open_account)
         self.table.selectionModel().selectionChanged.connect(self._update_actions)
         self.model.modelReset.connect(self._update_actions)
 

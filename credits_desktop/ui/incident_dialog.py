@@ -164,7 +164,7 @@ class IncidentDialog(QDialog):
         scope_form = QFormLayout()
         scope_form.addRow("&Feature:", self.feature)
         scope_form.addRow("&Model:", self.model)
-        scope_form.addRow("F&rom:", self.start_edit)
+        scope_form.addRow("Fr&om:", self.start_edit)
         scope_form.addRow("&To (not included):", self.end_edit)
 
         # -- the preview --
@@ -181,6 +181,8 @@ class IncidentDialog(QDialog):
         self.sample_table.setHorizontalHeaderLabels(SAMPLE_COLUMNS)
         self.sample_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.sample_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        # Tab goes on to the reference (the arrows move within the table).
+        self.sample_table.setTabKeyNavigation(False)
         self.sample_table.verticalHeader().hide()
         self.sample_table.horizontalHeader().setStretchLastSection(True)
         self.sample_table.horizontalHeader().setSectionResizeMode(
@@ -229,7 +231,7 @@ class IncidentDialog(QDialog):
         self.progress.setAccessibleName("Incident refund progress")
         self.progress.setFormat("%v of %m charges")
         self.progress.hide()
-        self.cancel_run_button = QPushButton("&Cancel run")
+        self.cancel_run_button = QPushButton("C&ancel run")
         self.cancel_run_button.setObjectName("incidentCancel")
         self.cancel_run_button.setAccessibleName("Cancel the run after the current batch")
         self.cancel_run_button.clicked.connect(self.cancel_run)
@@ -267,7 +269,7 @@ class IncidentDialog(QDialog):
         self.buttons.rejected.connect(self.reject)
 
         run_form = QFormLayout()
-        run_form.addRow("Incident &reference:", self.reference)
+        run_form.addRow("Incident r&eference:", self.reference)
 
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
@@ -587,7 +589,7 @@ class IncidentDialog(QDialog):
         self.progress.setRange(0, max(self.preview.charges, 1))
         self.progress.setValue(0)
         self.progress.show()
-        self.cancel_run_button.setText("&Cancel run")
+        self.cancel_run_button.setText("C&ancel run")
         self.cancel_run_button.setEnabled(True)
         self.cancel_run_button.show()
         job = self.worker.submit_reporting(work)

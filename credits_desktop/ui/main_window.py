@@ -4,11 +4,16 @@ A search field (email, name or account id prefix; searched 200 ms after the last
 keystroke) with filters beside it (plan, status, low balance, unrefunded failed
 charges; see :mod:`account_filters`), the accounts table (paged, sorted in SQL by a
 header click), below it the accounts opened with Enter or a double-click, one tab
-each (see :mod:`account_detail`; Ctrl+W closes one, F5 reads the current one again), and a
-status bar naming the database, the signed-in staff member and how many accounts
-are loaded. Every database call runs through the window's
-:class:`~credits_desktop.ui.workers.Worker`; failures are shown as a plain
-message in a bar above the table, with a button to try again.
+each (see :mod:`account_detail`; Ctrl+W closes one, Ctrl+PgDown and Ctrl+PgUp move
+between them, F5 reads the current one again), and a status bar naming the database,
+the signed-in staff member and how many accounts are loaded. Every database call
+runs through the window's :class:`~credits_desktop.ui.workers.Worker`; failures are
+shown as a plain message in a bar above the table, with a button to try again.
+
+Everything works from the keyboard: Ctrl+F to the search, Enter or Down to the first
+result, Enter to open it; Tab goes search, filters, accounts, then the open tab;
+View > Sort accounts by does what a header click does. Every control has an
+accessible name for screen readers (the rule is in tests/ui/test_ui_accessibility.py).
 
 Live data (see :mod:`live`): the open accounts are read again when someone else
 changes them, keeping each list's selection and scroll position. While the
@@ -23,15 +28,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPainter, QPaintEvent
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QPushButton,
     QSplitter,
     QTableView,
@@ -75,6 +82,19 @@ DETAIL_SHARE = 0.62
 
 # Room between a right-aligned number and the left-aligned text of the next column.
 TABLE_STYLE = "QTableView::item { padding-left: 2px; padding-right: 6px; }"
+
+# View > Sort accounts by: the columns' titles, each with its own Alt+letter; the
+# keyboard's way to what a header click does.
+SORT_LABELS: dict[int, str] = {
+    am.COL_NAME: "&Name",
+    am.COL_EMAIL: "&Email",
+    am.COL_PLAN: "&Plan",
+    am.COL_PLAN_LEFT: "Plan &credits left",
+    am.COL_PURCHASED: "P&urchased",
+    am.COL_TOTAL: "&Total available",
+    am.COL_NEXT_RESET: "Next &reset",
+    am.COL_LAST_ACTIVITY: "&Last activity",
+}
 
 # Typical widest contents, to size the columns before any row is loaded.
 _SAMPLE_TEXT = {
@@ -145,6 +165,9 @@ class MainWindow(QMainWindow):
         self._actor = actor
         self.worker = worker if worker is not None else Worker(self)
         self._detail_page_size = detail_page_size
+        # Enter or Down in the search field while the results load: select the
+        # first result when it arrives.
+        self._first_row_wanted = False
 
         self.setWindowTitle("Credits Desk")
         self.resize(1280, 760)
@@ -154,6 +177,11 @@ class MainWindow(QMainWindow):
 
         self.search = QLineEdit()
         self.search.setObjectName("search")
+        self.search.setAccessibleName("Account search")
+        self.search.setAccessibleDescription(
+            "Type the start of an email address, a name or an account id; Enter or Down "
+            "moves to the accounts found"
+        )
         self.search.setPlaceholderText(SEARCH_PLACEHOLDER)
         self.search.setClearButtonEnabled(True)
         self.search.setToolTip(
@@ -184,6 +212,7 @@ class MainWindow(QMainWindow):
         self.error_text.setWordWrap(True)
         retry = QPushButton("Try again")
         retry.setObjectName("retry")
+        retry.setAccessibleName("Try loading the accounts again")
         retry.clicked.connect(self._retry)
         bar = QHBoxLayout(self.error_bar)
         bar.setContentsMargins(10, 6, 6, 6)
@@ -193,12 +222,20 @@ class MainWindow(QMainWindow):
 
         self.table = AccountsTable()
         self.table.setObjectName("accounts")
+        self.table.setAccessibleName("Accounts")
+        self.table.setAccessibleDescription(
+            "Accounts found; Enter opens the selected one in a tab below")
         self.table.setModel(self.model)
         self._set_up_table()
         self.table.activated.connect(self._open_account)
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("openAccounts")
+        self.tabs.setAccessibleName("Open accounts")
+        self.tabs.tabBar().setAccessibleName("Open account tabs")
+        self.tabs.tabBar().setAccessibleDescription(
+            "Accounts and work lists opened; Ctrl+Page Down and Ctrl+Page Up switch, "
+            "Ctrl+W closes one")
         self.tabs.setTabsClosable(True)
         self.tabs.setMovable(True)
         self.tabs.setDocumentMode(True)
@@ -212,9 +249,14 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(1, 0)
         self.splitter.setChildrenCollapsible(False)
 
+        # Made here, not with the rest of the live set-up: the order widgets join the
+        # layout is the Tab order, and the banner's button is the first thing shown.
+        self.connection_banner = ConnectionBanner()
+
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(8, 8, 8, 0)
+        layout.addWidget(self.connection_banner)
         search_row = QHBoxLayout()
         search_row.setSpacing(12)
         search_row.addWidget(self.search, 1)
@@ -254,6 +296,8 @@ class MainWindow(QMainWindow):
         table.setTextElideMode(Qt.TextElideMode.ElideRight)
         table.setShowGrid(False)
         table.setCornerButtonEnabled(False)
+        # Tab leaves the table (the arrows move within it), instead of walking every cell.
+        table.setTabKeyNavigation(False)
         table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         table.setStyleSheet(TABLE_STYLE)
         vertical = table.verticalHeader()
@@ -275,13 +319,13 @@ class MainWindow(QMainWindow):
             header.resizeSection(column, width)
 
     def _set_up_actions(self) -> None:
-        find = QAction("Find account", self)
+        find = QAction("&Find account", self)
         find.setShortcut(QKeySequence.StandardKey.Find)
         find.triggered.connect(self.focus_search)
-        refresh = QAction("Refresh", self)
+        refresh = QAction("&Refresh", self)
         refresh.setShortcut(QKeySequence.StandardKey.Refresh)
         refresh.triggered.connect(self.refresh)
-        close_tab = QAction("Close account", self)
+        close_tab = QAction("&Close tab", self)
         # Ctrl+W everywhere, with the platform's own "close" keys (once each: a key
         # listed twice would be ambiguous and do nothing).
         keys = [QKeySequence("Ctrl+W")]
@@ -290,11 +334,20 @@ class MainWindow(QMainWindow):
                 keys.append(sequence)
         close_tab.setShortcuts(keys)
         close_tab.triggered.connect(self._close_current_tab)
-        quit_action = QAction("Quit", self)
+        quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
+        # Between the open accounts and work lists, as in a browser; Ctrl+Tab stays
+        # Qt's own: inside an account it moves between its grants, charges and ledger.
+        next_tab = QAction("&Next tab", self)
+        next_tab.setShortcut(QKeySequence("Ctrl+PgDown"))
+        next_tab.triggered.connect(lambda: self._step_tab(1))
+        previous_tab = QAction("&Previous tab", self)
+        previous_tab.setShortcut(QKeySequence("Ctrl+PgUp"))
+        previous_tab.triggered.connect(lambda: self._step_tab(-1))
+        self.next_tab_action, self.previous_tab_action = next_tab, previous_tab
 
-        connect_other = QAction("Connect to another database…", self)
+        connect_other = QAction("&Connect to another database…", self)
         connect_other.triggered.connect(lambda: self.connect_requested.emit())
         self.connect_action = connect_other
 
@@ -334,6 +387,11 @@ class MainWindow(QMainWindow):
         view_menu.addAction(find)
         view_menu.addAction(refresh)
         view_menu.addAction(close_tab)
+        view_menu.addSeparator()
+        view_menu.addAction(next_tab)
+        view_menu.addAction(previous_tab)
+        view_menu.addSeparator()
+        view_menu.addMenu(self._sort_menu())
         account_menu = self.menuBar().addMenu("&Account")
         account_menu.setToolTipsVisible(True)
         for action in (refund, adjust, reverse):
@@ -348,6 +406,23 @@ class MainWindow(QMainWindow):
         self.find_action = find
         self.refresh_action = refresh
         self.close_tab_action = close_tab
+
+    def _sort_menu(self) -> QMenu:
+        menu = QMenu("&Sort accounts by", self)
+        menu.setToolTipsVisible(True)
+        group = QActionGroup(self)
+        self.sort_actions: dict[int, QAction] = {}
+        for column, label in SORT_LABELS.items():
+            action = QAction(label, self)
+            action.setCheckable(True)
+            action.setToolTip("Choose it again to reverse the order")
+            action.triggered.connect(lambda _checked=False, c=column: self.sort_by(c))
+            group.addAction(action)
+            menu.addAction(action)
+            self.sort_actions[column] = action
+        # A header click shows in the menu too.
+        self.table.horizontalHeader().sortIndicatorChanged.connect(self._sorted_by)
+        return menu
 
     def _set_up_status_bar(self) -> None:
         status = self.statusBar()
@@ -371,6 +446,22 @@ class MainWindow(QMainWindow):
     @property
     def actor(self) -> Actor:
         return self._actor
+
+    def sort_by(self, column: int) -> None:
+        """Order the accounts by ``column``, as a header click does: the column sorted
+        by already is reversed, another one starts ascending."""
+        header = self.table.horizontalHeader()
+        order = Qt.SortOrder.AscendingOrder
+        if header.sortIndicatorSection() == column \
+                and header.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder:
+            order = Qt.SortOrder.DescendingOrder
+        header.setSortIndicator(column, order)
+
+    @Slot(int, Qt.SortOrder)
+    def _sorted_by(self, column: int, _order: Qt.SortOrder) -> None:
+        action = self.sort_actions.get(column)
+        if action is not None:
+            action.setChecked(True)
 
     @Slot()
     def focus_search(self) -> None:
@@ -543,25 +634,20 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        # Down arrow in the search field moves to the results, as in a browser's list.
+        # Down arrow in the search field moves to the results, as in a browser's list
+        # (searching at once for text typed just now, as Enter does).
         if (
             watched is self.search
             and event.type() == QEvent.Type.KeyPress
             and event.key() == Qt.Key.Key_Down  # type: ignore[attr-defined]
         ):
-            self._go_to_table()
+            self._search_now_and_go_to_table()
             return True
         return super().eventFilter(watched, event)
 
     # -- live data and the connection --------------------------------------------------
 
     def _set_up_live(self, poll_interval_ms: int, backoff: Sequence[float]) -> None:
-        self.connection_banner = ConnectionBanner()
-        central = self.centralWidget()
-        layout = central.layout() if central is not None else None
-        assert isinstance(layout, QVBoxLayout)
-        layout.insertWidget(0, self.connection_banner)
-
         self.watcher = ChangeWatcher(
             self._db, self.worker, lambda: [d.account_id for d in self.open_details()], self,
             interval_ms=poll_interval_ms, backoff=backoff,
@@ -619,6 +705,12 @@ class MainWindow(QMainWindow):
 
     def _go_to_table(self) -> None:
         self.table.setFocus(Qt.FocusReason.OtherFocusReason)
+        # Results still on their way replace the rows shown (and the current row):
+        # the first of them is selected when they arrive, so that Enter opens it.
+        self._first_row_wanted = self.model.is_loading
+        self._select_first_row()
+
+    def _select_first_row(self) -> None:
         if not self.table.currentIndex().isValid() and self.model.rowCount() > 0:
             self.table.setCurrentIndex(self.model.index(0, 0))
 
@@ -631,6 +723,15 @@ class MainWindow(QMainWindow):
         row = index.data(ACCOUNT_ROLE)
         if isinstance(row, AccountRow):
             self.open_account(row)
+
+    def _step_tab(self, step: int) -> None:
+        count = self.tabs.count()
+        if count > 1:
+            self.tabs.setCurrentIndex((self.tabs.currentIndex() + step) % count)
+            focus = QApplication.focusWidget()
+            if focus is None or not focus.isVisible():
+                # The focus was in the page just hidden: the tab bar says where we are.
+                self.tabs.tabBar().setFocus(Qt.FocusReason.TabFocusReason)
 
     @Slot()
     def _close_current_tab(self) -> None:
@@ -646,6 +747,10 @@ class MainWindow(QMainWindow):
     def _page_loaded(self) -> None:
         self.error_bar.hide()
         self._update_state()
+        if self._first_row_wanted and not self.model.is_loading:
+            self._first_row_wanted = False
+            if self.table.hasFocus():
+                self._select_first_row()
 
     @Slot(str)
     def _show_error(self, message: str) -> None:

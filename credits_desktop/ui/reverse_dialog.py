@@ -104,4 +104,6 @@ class ReverseDialog(ChangeDialog):
     def ok_text(self, preview: ChangePreview | None) -> str:
         if preview is not None and preview.verdict is Verdict.REQUEST:
             return "Request the reversal"
-        return "Reverse"
+        # Two words, not "Reverse": the button's text is what a screen reader says.
+        return "Reverse the refund" if self.target.refund_id is not None \
+            else "Reverse the adjustment"

@@ -69,6 +69,8 @@ class SignInDialog(QDialog):
         intro.setWordWrap(True)
         self.staff_list = QListWidget()
         self.staff_list.setObjectName("staffList")
+        self.staff_list.setAccessibleName("Staff members")
+        self.staff_list.setAccessibleDescription("Choose your name; Enter signs in")
         self.staff_list.itemSelectionChanged.connect(self._update_buttons)
         self.staff_list.itemActivated.connect(self._item_activated)
 
@@ -80,7 +82,7 @@ class SignInDialog(QDialog):
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        ok.setText("Sign in")
+        ok.setText("&Sign in")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
 
