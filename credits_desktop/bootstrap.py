@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import platformdirs
 from sqlalchemy import func, inspect, select
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from credits_desktop.services.catalog import ensure_catalog
@@ -284,10 +284,35 @@ def prepare_database(
         if is_default_demo and account_count(db) == 0:
             fill_demo(db, accounts=DEMO_ACCOUNTS, months=DEMO_MONTHS, seed=DEMO_SEED,
                       progress=progress)
+        ensure_search_statistics(db.engine)
     except BaseException:
         db.close()
         raise
     return db
+
+
+def ensure_search_statistics(engine: Engine) -> None:
+    """Give SQLite's planner statistics for the account search, once per file.
+
+    Without them SQLite guesses, and a two-digit id search scans the whole name
+    index (150 ms on 100,000 accounts instead of 2 ms). Only the small tables are
+    analysed (50 ms); a full ANALYZE of the charges would take seconds at start-up.
+    PostgreSQL keeps its own statistics (autovacuum).
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    try:
+        with engine.begin() as conn:
+            has_table = conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first()
+            known = has_table is not None and conn.exec_driver_sql(
+                "SELECT 1 FROM sqlite_stat1 WHERE tbl = 'accounts'").first() is not None
+            if not known:
+                conn.exec_driver_sql("ANALYZE accounts")
+                conn.exec_driver_sql("ANALYZE plans")
+    except DBAPIError:
+        # A read-only file still works, only its searches may be slower.
+        log.info("could not analyse the accounts for the search planner", exc_info=True)
 
 
 def fill_demo(

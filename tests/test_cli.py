@@ -491,3 +491,26 @@ def test_no_command_opens_the_desktop_app(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_sqlite_gets_search_statistics_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'stats.db'}"
+    fresh = Database.open(url)
+    real_upgrade(fresh.engine)
+    fresh.close()
+    with open_world(url) as world:
+        def stats() -> list[tuple[object, ...]]:
+            return world.db.read(lambda s: [tuple(r) for r in s.execute(text(
+                "SELECT tbl, idx FROM sqlite_stat1 WHERE tbl = 'accounts' ORDER BY idx"))])
+
+        bootstrap.ensure_search_statistics(world.db.engine)
+        first = stats()
+        # One row per index of the accounts table: the planner now knows their shape.
+        assert len(first) >= 2
+        world.db.write(lambda s: s.execute(text(
+            "UPDATE sqlite_stat1 SET stat = '7 1' WHERE tbl = 'accounts'")))
+        bootstrap.ensure_search_statistics(world.db.engine)
+        # Known statistics are left alone (start-up stays quick on a big file).
+        assert {r[0] for r in stats()} == {"accounts"}
+        assert world.db.read(lambda s: s.execute(text(
+            "SELECT count(*) FROM sqlite_stat1 WHERE stat = '7 1'")).scalar()) == len(first)
