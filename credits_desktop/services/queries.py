@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     SQLColumnExpression,
     and_,
     case,
@@ -213,13 +214,18 @@ def search_accounts(
                 *keys,
             )
             .join(Plan, Plan.id == Account.plan_id)
-            .where(*_account_filters(session, q, when))
+            .where(*_account_filters(session, q, when, with_text=False))
             .order_by(*keyset_order(keys, descending=q.descending))
             .limit(size + 1)
         )
         if position is not None:
             stmt = stmt.where(keyset_after(keys, position[1:], descending=q.descending))
-        fetched = session.execute(stmt).all()
+        branches = _text_branches(session, q.text)
+        fetched: Sequence[Any]
+        if len(branches) > 1 and q.sort is not AccountSort.PLAN:
+            fetched = _merged_branches(session, stmt, branches, size + 1, q.descending)
+        else:
+            fetched = session.execute(stmt.where(or_(*branches)) if branches else stmt).all()
         # The sort keys follow the row's 14 columns; they make the cursor.
         pairs = [(_account_row(r), tuple(r[14:])) for r in fetched]
         shown, cursor = split_page(pairs, size, lambda p: make_cursor(tag, when, *p[1]))
@@ -323,11 +329,36 @@ def _sort_keys(
     return [key, Account.id]
 
 
+def _merged_branches(
+    session: Session,
+    stmt: Select[*tuple[Any, ...]],
+    branches: list[ColumnElement[bool]],
+    wanted: int,
+    descending: bool,
+) -> list[Any]:
+    """The first ``wanted`` rows of ``stmt`` matching any branch, in its order.
+
+    One query per branch (email prefix, name prefix, id ranges), each walking its own
+    index and stopping at ``wanted`` rows, then merged here. A single query with OR
+    lets the planner walk the sort index from its start instead: a two-letter prefix
+    read 64,000 index entries for a page of 200 on 100,000 accounts. Rows are merged by
+    their sort keys (the columns after the 14 of the row); only sorts whose keys
+    compare in Python exactly as in the database (code points, numbers, times) come
+    here, so the next page's keyset condition continues where this page stops.
+    """
+    seen: dict[int, Any] = {}
+    for branch in branches:
+        for row in session.execute(stmt.where(branch)).all():
+            seen.setdefault(row[0], row)
+    merged = sorted(seen.values(), key=lambda r: tuple(r[14:]), reverse=descending)
+    return merged[:wanted]
+
+
 def _account_filters(
-    session: Session, q: AccountQuery, at: datetime
+    session: Session, q: AccountQuery, at: datetime, *, with_text: bool = True
 ) -> list[ColumnElement[bool]]:
     filters: list[ColumnElement[bool]] = []
-    text = _text_filter(session, q.text)
+    text = _text_filter(session, q.text) if with_text else None
     if text is not None:
         filters.append(text)
     if q.plan_code is not None:
@@ -344,7 +375,15 @@ def _account_filters(
 
 
 def _text_filter(session: Session, text: str) -> ColumnElement[bool] | None:
-    """Prefix match on the normalised email or name, or on the id for digits.
+    """Prefix match on the normalised email or name, or on the id for digits."""
+    if not normalise(text):
+        return None
+    return or_(*_text_branches(session, text))
+
+
+def _text_branches(session: Session, text: str) -> list[ColumnElement[bool]]:
+    """The ways ``text`` can match, one per index: email prefix, name prefix, id ranges
+    (none for an empty search; ``[false()]`` when nothing can match).
 
     Only range comparisons on the indexed columns, with the text as a bound
     parameter: no LIKE, so ``%`` and ``_`` are ordinary characters, and nothing the
@@ -352,7 +391,7 @@ def _text_filter(session: Session, text: str) -> ColumnElement[bool] | None:
     """
     needle = normalise(text)
     if not needle:
-        return None
+        return []
     terms: list[ColumnElement[bool]] = []
     if _storable(needle):
         upper = prefix_upper_bound(needle)
@@ -363,9 +402,10 @@ def _text_filter(session: Session, text: str) -> ColumnElement[bool] | None:
                 terms.append(and_(column >= needle, column < upper))
     if needle.isascii() and needle.isdigit():
         max_id = session.scalar(select(func.max(Account.id))) or 0
-        for low, high in id_prefix_ranges(needle, max_id):
-            terms.append(Account.id.between(low, high))
-    return or_(*terms) if terms else false()
+        ranges = id_prefix_ranges(needle, max_id)
+        if ranges:
+            terms.append(or_(*(Account.id.between(low, high) for low, high in ranges)))
+    return terms or [false()]
 
 
 def _storable(text: str) -> bool:

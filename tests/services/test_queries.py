@@ -263,6 +263,29 @@ def test_paging_every_sort_both_ways_lists_each_account_once_in_order(env: Env) 
             assert got == want, (sort, descending)
 
 
+def test_search_text_pages_every_sort_both_ways_in_order(env: Env) -> None:
+    """A text matching names, emails and ids at once is searched one index at a time
+    and merged; every sort must still page in order, each account once."""
+    build_world(env)
+    expected = expected_rows(env.db, AT)
+    firsts = {normalise(r.name)[:1] for r in expected.values()}
+    firsts |= {normalise(r.email)[:1] for r in expected.values()} | {"1"}
+
+    def matches(r: AccountRow, text: str) -> bool:
+        return (normalise(r.name).startswith(text) or normalise(r.email).startswith(text)
+                or str(r.id).startswith(text))
+
+    assert any(sum(1 for r in expected.values() if matches(r, t)) > 3 for t in firsts)
+    for text in sorted(firsts):
+        for sort in AccountSort:
+            for descending in (False, True):
+                got = page_all(env.db, AccountQuery(text=text, sort=sort,
+                                                    descending=descending), limit=3)
+                want = sorted((r for r in expected.values() if matches(r, text)),
+                              key=SORT_KEYS[sort], reverse=descending)
+                assert [r.id for r in got] == [r.id for r in want], (text, sort, descending)
+
+
 def test_later_pages_keep_the_time_of_the_first(env: Env) -> None:
     build_world(env)
     query = AccountQuery(sort=AccountSort.PLAN_LEFT)
