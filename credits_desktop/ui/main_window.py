@@ -800,7 +800,10 @@ class MainWindow(QMainWindow):
 
 
 def _tab_title(name: str) -> str:
-    return name if len(name) <= 28 else f"{name[:27]}…"
+    """A tab's text: shortened, with "&" doubled so that "Bloom & Grove" is not read as
+    a keyboard mnemonic (and shown as "Bloom _Grove")."""
+    short = name if len(name) <= 28 else f"{name[:27]}…"
+    return short.replace("&", "&&")
 
 
 def _separator() -> QFrame:

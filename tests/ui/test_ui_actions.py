@@ -211,3 +211,18 @@ def test_incident_refund_is_for_finance_and_up(
     assert window.incident_dialog is dialog
     dialog.reject()
     qtbot.waitUntil(lambda: window.incident_dialog is None, timeout=WAIT_MS)
+
+
+def test_an_ampersand_in_a_name_is_shown_not_taken_for_a_shortcut(
+    qtbot: QtBot, world: World, make_window: MakeWindow
+) -> None:
+    from services.factories import open_account
+
+    account = open_account(world.db, world.platform, name="Bloom & Grove",
+                           email="grace@bloomgrove.test")
+    window = make_window()
+    window.show()
+    detail = window.open_account_id(account, "Bloom & Grove")
+    qtbot.waitUntil(lambda: detail.summary is not None, timeout=WAIT_MS)
+    # A single "&" would underline the next letter and vanish from the tab.
+    assert window.tabs.tabText(window.tabs.currentIndex()) == "Bloom && Grove"
