@@ -103,7 +103,8 @@ class AdjustDialog(ChangeDialog):
 
         self.removable_label = QLabel()
         self.removable_label.setObjectName("removable")
-        self.removable_label.setWordWrap(True)
+        # One line: a wrapped label in a form row was squeezed to half its height.
+        self.removable_label.setWordWrap(False)
 
         self.reason = QComboBox()
         self.reason.setObjectName("adjustReason")
@@ -184,8 +185,8 @@ class AdjustDialog(ChangeDialog):
     def on_preview(self, preview: ChangePreview) -> None:
         self.removable = preview.removable
         self.removable_label.setText(
-            f"The account has {preview.removable:,} purchased credits; "
-            f"at most {preview.removable:,} can be removed."
+            f"{preview.removable:,} purchased credits now: at most "
+            f"{preview.removable:,} can be removed."
         )
 
     def _direction_changed(self) -> None:

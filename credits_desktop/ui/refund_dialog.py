@@ -91,7 +91,8 @@ class RefundDialog(ChangeDialog):
         self.setObjectName("refundDialog")
         self.setMinimumWidth(720)
 
-        intro = QLabel(f"Refund {count} {noun} of <b>{escape(account_name)}</b>.")
+        stop = "" if account_name.endswith(".") else "."
+        intro = QLabel(f"Refund {count} {noun} of <b>{escape(account_name)}</b>{stop}")
         intro.setTextFormat(Qt.TextFormat.RichText)
 
         self.table = QTableWidget(count, len(COLUMNS))
