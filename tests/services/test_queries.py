@@ -271,19 +271,19 @@ def test_search_text_pages_every_sort_both_ways_in_order(env: Env) -> None:
     firsts = {normalise(r.name)[:1] for r in expected.values()}
     firsts |= {normalise(r.email)[:1] for r in expected.values()} | {"1"}
 
-    def matches(r: AccountRow, text: str) -> bool:
-        return (normalise(r.name).startswith(text) or normalise(r.email).startswith(text)
-                or str(r.id).startswith(text))
+    def matches(r: AccountRow, prefix: str) -> bool:
+        return (normalise(r.name).startswith(prefix) or normalise(r.email).startswith(prefix)
+                or str(r.id).startswith(prefix))
 
     assert any(sum(1 for r in expected.values() if matches(r, t)) > 3 for t in firsts)
-    for text in sorted(firsts):
+    for prefix in sorted(firsts):
         for sort in AccountSort:
             for descending in (False, True):
-                got = page_all(env.db, AccountQuery(text=text, sort=sort,
+                got = page_all(env.db, AccountQuery(text=prefix, sort=sort,
                                                     descending=descending), limit=3)
-                want = sorted((r for r in expected.values() if matches(r, text)),
+                want = sorted((r for r in expected.values() if matches(r, prefix)),
                               key=SORT_KEYS[sort], reverse=descending)
-                assert [r.id for r in got] == [r.id for r in want], (text, sort, descending)
+                assert [r.id for r in got] == [r.id for r in want], (prefix, sort, descending)
 
 
 def test_later_pages_keep_the_time_of_the_first(env: Env) -> None:
