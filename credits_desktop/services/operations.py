@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from credits_desktop.domain.errors import RuleViolation
 from credits_desktop.domain.permissions import Limits, Role
 from credits_desktop.store.database import Database
+from credits_desktop.store.engine import refusal_message
 from credits_desktop.store.models import Account, AuditEvent, Operation, Setting, Staff
 from credits_desktop.store.types import utcnow
 
@@ -215,6 +216,10 @@ def dry_run(
     except CreditsDeskError:
         raise
     except DBAPIError as exc:
+        refusal = refusal_message(exc)
+        if refusal is not None:
+            log.warning("the database refused a preview of %s: %s", kind, _first_line(exc))
+            raise DatabaseUnavailable(refusal) from exc
         log.exception("database error in a preview of %s", kind)
         raise DatabaseUnavailable(
             "The database could not be reached to prepare the preview. "
@@ -324,11 +329,20 @@ def perform(
             "nothing was applied. Refresh and try again."
         ) from exc
     except DBAPIError as exc:
+        refusal = refusal_message(exc)
+        if refusal is not None:
+            # Busy or read-only: the database's state, not a fault, so no traceback.
+            log.warning("the database refused %s: %s", kind, _first_line(exc))
+            raise DatabaseUnavailable(refusal) from exc
         log.exception("database error in %s", kind)
         raise DatabaseUnavailable(
             "The database could not complete the change; nothing was applied. "
             "Check the connection and try again: the same submission applies only once."
         ) from exc
+
+
+def _first_line(exc: DBAPIError) -> str:
+    return (str(exc.orig).strip().splitlines() or [""])[0]
 
 
 def audit_refusal(

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session
 
-from .engine import make_engine, parse_url, reader, run_in_transaction
+from .engine import SQLITE_BUSY_TIMEOUT_MS, make_engine, parse_url, reader, run_in_transaction
 
 T = TypeVar("T")
 
@@ -26,8 +26,11 @@ class Database:
         self._reader = reader(self.engine)
 
     @classmethod
-    def open(cls, url: str | URL) -> Database:
-        return cls(make_engine(parse_url(url) if isinstance(url, str) else url))
+    def open(cls, url: str | URL, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Database:
+        """Open ``url``; ``busy_timeout_ms`` is how long a SQLite write waits for another
+        writer (see :func:`~credits_desktop.store.engine.make_engine`)."""
+        parsed = parse_url(url) if isinstance(url, str) else url
+        return cls(make_engine(parsed, busy_timeout_ms=busy_timeout_ms))
 
     @property
     def dialect(self) -> str:

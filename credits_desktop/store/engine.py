@@ -8,7 +8,13 @@ handling is switched off for that (SQLAlchemy's documented recipe).
 
 PostgreSQL: READ COMMITTED with row locks taken by the services
 (``SELECT … FOR UPDATE`` on accounts in id order); deadlocks and serialization
-failures (SQLSTATE 40P01/40001) are retried.
+failures (SQLSTATE 40P01/40001) are retried, and so is a transaction whose
+connection was lost (a server restart, a terminated session): the idempotency key
+makes that safe. Dead pooled connections are replaced on checkout (``pool_pre_ping``).
+
+:func:`refusal_message` words the two refusals that are not faults of the
+application and that staff can act on: a database busy for longer than the busy
+timeout, and one that may only be read.
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import logging
 import os
 import random
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
@@ -32,6 +40,23 @@ T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 RETRYABLE_SQLSTATES = {"40001", "40P01"}
+
+BUSY_MESSAGE = (
+    "The database is busy with another change that is taking too long, so nothing was "
+    "applied. Try again in a moment."
+)
+READ_ONLY_MESSAGE = (
+    "This database only allows reading (a read-only file or server), so nothing was "
+    "changed. Ask whoever manages the database for write access."
+)
+# PostgreSQL: lock_not_available (a lock timeout), and read_only_sql_transaction (a
+# standby server, or default_transaction_read_only).
+_PG_BUSY_SQLSTATES = {"55P03"}
+_PG_READ_ONLY_SQLSTATES = {"25006"}
+
+# Each SQLite engine's busy timeout in seconds: a "database is locked" that came only
+# after the driver had waited that long is not worth another wait of the same length.
+_busy_timeouts: weakref.WeakKeyDictionary[Engine, float] = weakref.WeakKeyDictionary()
 
 
 class ConfigurationError(Exception):
@@ -69,16 +94,25 @@ def _mask(text: str) -> str:
         return "(unreadable address)"
 
 
-def make_engine(url: str | URL, *, pool_size: int = 5) -> Engine:
-    """Create an engine set up for the dialect of ``url``."""
+def make_engine(
+    url: str | URL, *, pool_size: int = 5, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
+) -> Engine:
+    """Create an engine set up for the dialect of ``url``.
+
+    ``busy_timeout_ms`` (SQLite only) is how long a write waits for another writer to
+    finish before it gives up with :data:`BUSY_MESSAGE`.
+    """
     parsed = parse_url(url) if isinstance(url, str) else url
     if parsed.get_backend_name() == "sqlite":
+        if busy_timeout_ms < 0:
+            raise ValueError("the busy timeout cannot be negative")
         engine = create_engine(
             parsed,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout_ms)
         _guard_sqlite_file(engine, parsed)
+        _busy_timeouts[engine] = busy_timeout_ms / 1000
         return engine
     return create_engine(
         parsed,
@@ -93,14 +127,14 @@ def make_engine(url: str | URL, *, pool_size: int = 5) -> Engine:
     )
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy (below) emit BEGIN itself.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
@@ -123,8 +157,11 @@ def _guard_sqlite_file(engine: Engine, url: URL) -> None:
     with ``mode=rw`` (an error if it is missing, never a new empty file), and a
     pooled connection whose file is no longer the one at the path is dropped on
     checkout: the pool then reconnects, which fails while the file is gone.
+
+    An address that is a URI filename (``sqlite:///file:/path?mode=ro&uri=true``)
+    keeps its own mode; the file it names is watched all the same.
     """
-    path = Path(os.path.abspath(str(url.database)))
+    path = Path(os.path.abspath(sqlite_file_of(url)))
     opened: list[bool] = []
 
     def identity() -> tuple[int, int] | None:
@@ -152,6 +189,14 @@ def _guard_sqlite_file(engine: Engine, url: URL) -> None:
             raise DisconnectionError(f"the database file {path} was moved or deleted")
 
 
+def sqlite_file_of(url: URL) -> str:
+    """The file a SQLite address names, also when it is a URI filename."""
+    database = str(url.database)
+    if url.query.get("uri") == "true" and database.startswith("file:"):
+        return unquote(urlsplit(database).path)
+    return database
+
+
 def reader(engine: Engine) -> Engine:
     """The same engine for read-only work: on SQLite it does not take the write lock."""
     if engine.dialect.name == "sqlite":
@@ -173,6 +218,39 @@ def is_retryable(exc: BaseException) -> bool:
     return "database is locked" in message or "database table is locked" in message
 
 
+def _sqlite_code(exc: BaseException) -> str:
+    return str(getattr(getattr(exc, "orig", None), "sqlite_errorname", "") or "")
+
+
+def _is_sqlite_lock(exc: BaseException) -> bool:
+    code = _sqlite_code(exc)
+    if code:
+        return code.startswith("SQLITE_BUSY") or code.startswith("SQLITE_LOCKED")
+    message = str(getattr(exc, "orig", exc)).lower()
+    return "database is locked" in message or "database table is locked" in message
+
+
+def refusal_message(exc: BaseException) -> str | None:
+    """A plain message for a database that refused work because it is busy or may only
+    be read (see the module docstring); None for any other error. Follows causes, so a
+    service's wrapped error is recognised too."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError):
+            code = _sqlite_code(current)
+            sqlstate = getattr(current.orig, "sqlstate", None)
+            # SQLITE_READONLY_DBMOVED is a file that went away, not a read-only one.
+            if (code.startswith("SQLITE_READONLY") and code != "SQLITE_READONLY_DBMOVED") \
+                    or sqlstate in _PG_READ_ONLY_SQLSTATES:
+                return READ_ONLY_MESSAGE
+            if _is_sqlite_lock(current) or sqlstate in _PG_BUSY_SQLSTATES:
+                return BUSY_MESSAGE
+        current = current.__cause__
+    return None
+
+
 def run_in_transaction(
     engine: Engine, work: Callable[[Session], T], *, attempts: int = 6
 ) -> T:
@@ -182,9 +260,14 @@ def run_in_transaction(
     commit whose acknowledgement was lost finds the first attempt's result.
     An IntegrityError is retried once too: two sessions racing on the same
     idempotency key collide there, and the retry returns the winner's result.
+    A SQLite "database is locked" is retried only when it came quickly: after the
+    whole busy timeout another writer holds the file, and waiting that long again
+    (and again) would only keep staff staring at "Saving…".
     """
     integrity_retried = False
+    busy_timeout = _busy_timeouts.get(engine)
     for attempt in range(1, attempts + 1):
+        started = time.monotonic()
         try:
             with Session(engine, expire_on_commit=False) as session, session.begin():
                 return work(session)
@@ -195,6 +278,9 @@ def run_in_transaction(
             log.info("integrity conflict, retrying once")
         except DBAPIError as exc:
             if attempt == attempts or not is_retryable(exc):
+                raise
+            if busy_timeout is not None and _is_sqlite_lock(exc) \
+                    and time.monotonic() - started >= busy_timeout:
                 raise
             delay = min(0.5, 0.01 * 2**attempt) * (0.5 + random.random())
             log.info("retrying transaction after %s (attempt %d)", type(exc.orig).__name__, attempt)

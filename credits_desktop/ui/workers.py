@@ -34,7 +34,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from credits_desktop.domain.errors import RuleViolation
 from credits_desktop.services.errors import CreditsDeskError
-from credits_desktop.store.engine import ConfigurationError
+from credits_desktop.store.engine import ConfigurationError, refusal_message
 
 from .error_report import fault_details
 
@@ -109,6 +109,12 @@ def user_message(exc: BaseException) -> str:
     if isinstance(exc, ConfigurationError):
         return str(exc)
     if isinstance(exc, DBAPIError):
+        refusal = refusal_message(exc)
+        if refusal is not None:
+            # A busy or read-only database: staff can act on it, and it is no fault.
+            log.warning("the database refused a background job: %s",
+                        (str(exc.orig).strip().splitlines() or [""])[0])
+            return refusal
         log.error("database error in a background job", exc_info=exc)
         return DATABASE_TROUBLE
     log.error("unexpected error in a background job", exc_info=exc)
