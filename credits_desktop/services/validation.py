@@ -2,7 +2,9 @@
 
 Text is kept verbatim (quotes, SQL, emoji and all: it only ever reaches the
 database as a bound parameter); it is only trimmed, length-limited and refused
-when it holds control characters that would garble a report.
+when it holds control characters that would garble a report, or a lone surrogate
+(half of a UTF-16 pair, which no database encoding can store: the driver would fail
+on it half-way through the write).
 """
 
 from __future__ import annotations
@@ -34,8 +36,11 @@ def text(value: object, field: str, label: str, *, max_length: int, required: bo
     if len(cleaned) > max_length:
         raise InvalidInput(f"{label} is too long: at most {max_length:,} characters.", field)
     for ch in cleaned:
-        if unicodedata.category(ch) == "Cc" and ch not in "\n\t":
+        category = unicodedata.category(ch)
+        if category == "Cc" and ch not in "\n\t":
             raise InvalidInput(f"{label} contains a control character.", field)
+        if category == "Cs":
+            raise InvalidInput(f"{label} contains a character that cannot be stored.", field)
     return cleaned
 
 

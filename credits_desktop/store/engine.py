@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import time
 import weakref
 from collections.abc import Callable
@@ -71,12 +72,17 @@ def parse_url(url: str) -> URL:
     try:
         parsed = make_url(text)
     except Exception as exc:  # the parser raises several types for junk
-        raise ConfigurationError(f"'{_mask(text)}' is not a database address.") from exc
+        # The text itself is not repeated: it may hold a password, and what the parser
+        # could not read cannot be masked reliably.
+        raise ConfigurationError(
+            "That is not a database address: use postgresql://user@host/database or "
+            "sqlite:///path/to/file."
+        ) from exc
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         if parsed.drivername not in ("postgresql", "postgresql+psycopg"):
             raise ConfigurationError("PostgreSQL is reached with the psycopg driver only.")
-        return parsed.set(drivername="postgresql+psycopg")
+        return _password_out_of_query(parsed.set(drivername="postgresql+psycopg"))
     if backend == "sqlite":
         if parsed.drivername != "sqlite" and parsed.drivername != "sqlite+pysqlite":
             raise ConfigurationError("SQLite is reached with the built-in driver only.")
@@ -86,12 +92,36 @@ def parse_url(url: str) -> URL:
     raise ConfigurationError(f"Unsupported database kind '{backend}': use SQLite or PostgreSQL.")
 
 
-def _mask(text: str) -> str:
-    """Hide a password in an address before it is shown or logged."""
-    try:
-        return make_url(text).render_as_string(hide_password=True)
-    except Exception:
-        return "(unreadable address)"
+def _password_out_of_query(url: URL) -> URL:
+    """Move a ``?password=`` parameter to the address's password (where it wins over
+    any other, as libpq would have it win), so that every display of the address,
+    which hides the password but shows the parameters, hides it too."""
+    if "password" not in url.query:
+        return url
+    value = url.query["password"]
+    # Given twice (?password=a&password=b), libpq takes the last.
+    password = value[-1] if isinstance(value, tuple) else value
+    return url.difference_update_query(["password"]).set(password=password)
+
+
+# user:password@ in an address, and password=… in a connection string. SQLAlchemy
+# writes a login and password with spaces and '+' as they are (only '@', ':', '/' and
+# the like are escaped), so both run to the last '@' before the host, on one line: a
+# little too much masked is better than part of a password shown.
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@\n]*):[^/\n]*@")
+# A quoted value may hold its quote escaped with a backslash (libpq's conninfo).
+_KEY_PASSWORD = re.compile(
+    r"(?P<head>\b(?:password|passwd|pwd)\s*[=:]\s*)"
+    r"(?:'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|\S+)",
+    re.IGNORECASE,
+)
+
+
+def hide_passwords(text: str) -> str:
+    """``text`` (a message, a traceback, a log line) with anything that looks like a
+    password in a database address or connection string replaced by ``***``."""
+    text = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:***@", text)
+    return _KEY_PASSWORD.sub(lambda m: f"{m.group('head')}***", text)
 
 
 def make_engine(

@@ -42,6 +42,7 @@ from .profiles import (
     DEFAULT_PORT,
     POSTGRESQL,
     SQLITE,
+    SSL_MODE_HELP,
     SSL_MODES,
     ConnectionProfile,
     ProfileStore,
@@ -185,11 +186,16 @@ class ConnectionDialog(QDialog):
         self.sslmode_combo = QComboBox()
         self.sslmode_combo.setObjectName("pgSslMode")
         self.sslmode_combo.setAccessibleName("SSL mode")
-        self.sslmode_combo.addItems(list(SSL_MODES))
+        for mode in SSL_MODES:
+            self.sslmode_combo.addItem(mode)
+            self.sslmode_combo.setItemData(self.sslmode_combo.count() - 1,
+                                           SSL_MODE_HELP[mode], Qt.ItemDataRole.ToolTipRole)
         self.ca_edit = QLineEdit()
         self.ca_edit.setObjectName("pgCaFile")
         self.ca_edit.setAccessibleName("CA certificate file")
-        self.ca_edit.setPlaceholderText("Needed for verify-full")
+        # Left enabled whatever the mode (the modes that do not verify ignore it), so
+        # the form's tab order never changes under the keyboard.
+        self.ca_edit.setPlaceholderText("Needed for verify-ca and verify-full")
         self.ca_browse_button = QPushButton("Brow&se…")
         self.ca_browse_button.setObjectName("browseCaFile")
         self.ca_browse_button.setAccessibleName("Choose the CA certificate file")
@@ -307,7 +313,7 @@ class ConnectionDialog(QDialog):
         )
 
     def problems(self) -> list[str]:
-        return validate(self.profile())
+        return validate(self.profile(), self.password_edit.text())
 
     def select_profile(self, name: str) -> bool:
         """Show the saved profile ``name`` in the form; False if there is none."""
@@ -440,6 +446,7 @@ class ConnectionDialog(QDialog):
     def _form_changed(self) -> None:
         if self._loading:
             return
+        self.sslmode_combo.setToolTip(SSL_MODE_HELP.get(self.sslmode_combo.currentText(), ""))
         problems = self.problems()
         self.problem.setText(problems[0] if problems else "")
         self.problem.setVisible(bool(problems))

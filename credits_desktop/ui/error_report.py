@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import platform
-import re
 import sys
 import threading
 import traceback
@@ -41,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from credits_desktop import __version__
+from credits_desktop.store.engine import hide_passwords
 
 __all__ = [
     "TRACEBACK_LINES",
@@ -65,20 +65,14 @@ DIALOG_TEXT = "Something unexpected went wrong. The details were written to the 
 COPY_HINT = ("If it happens again, press Copy details and paste them into a message to "
              "whoever looks after Credits Desk.")
 
-# user:password@ in an address, and password=… in a connection string.
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*):[^\s@/]*@")
-_KEY_PASSWORD = re.compile(
-    r"(?P<head>\b(?:password|passwd|pwd)\s*[=:]\s*)(?:'[^']*'|\"[^\"]*\"|\S+)", re.IGNORECASE
-)
-
 # The database the details name; the main window sets it.
 _report_database: list[str] = []
 
 
 def scrub(text: str) -> str:
-    """``text`` with anything that looks like a password masked."""
-    text = _URL_PASSWORD.sub(lambda m: f"{m.group('head')}:***@", text)
-    return _KEY_PASSWORD.sub(lambda m: f"{m.group('head')}***", text)
+    """``text`` with anything that looks like a password masked (the same rule the log
+    file follows: ``store.engine.hide_passwords``)."""
+    return hide_passwords(text)
 
 
 def fault_details(exc: BaseException) -> str:

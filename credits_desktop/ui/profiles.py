@@ -4,7 +4,14 @@ A :class:`ConnectionProfile` names one database: a SQLite file, or a PostgreSQL
 server with its login and TLS settings. :func:`validate` says in plain sentences
 what is wrong with one, and :func:`to_url` turns it into the SQLAlchemy address the
 rest of the application opens (built with ``URL.create``, so a ``@`` or ``/`` in a
-login, password or database name is escaped properly).
+login, password or database name is escaped properly; a host name is not escaped by
+``URL.create``, so one that is not a plain host name or IP address is refused by
+:func:`validate` and percent-encoded by :func:`to_url`: no value typed into a profile
+can end its part of the address and add a parameter such as ``sslmode=disable``).
+
+TLS: ``sslmode`` is one of libpq's six modes (:data:`SSL_MODES`); ``verify-ca`` and
+``verify-full`` need the server's CA certificate file (``sslrootcert``), which is
+passed with ``require`` too when given (libpq then checks the CA, as ``verify-ca``).
 
 :class:`ProfileStore` keeps the profiles in the application's ``QSettings`` and
 remembers the last one used (the desktop application reopens it on the next
@@ -18,10 +25,14 @@ No widgets here: the dialog is :mod:`credits_desktop.ui.connection_dialog`.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
+import unicodedata
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
+from urllib.parse import quote
 
 import keyring
 import keyring.errors
@@ -35,6 +46,7 @@ __all__ = [
     "SETTINGS_APPLICATION",
     "SETTINGS_ORGANISATION",
     "SSL_MODES",
+    "SSL_MODE_HELP",
     "ConnectionProfile",
     "ProfileStore",
     "to_url",
@@ -50,7 +62,22 @@ KEYRING_SERVICE: Final = "credits-desktop"
 SQLITE: Final = "sqlite"
 POSTGRESQL: Final = "postgresql"
 KINDS: Final = (SQLITE, POSTGRESQL)
-SSL_MODES: Final = ("disable", "prefer", "require", "verify-full")
+SSL_MODES: Final = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# The modes that check the server's certificate against a CA file, which they need.
+VERIFYING_SSL_MODES: Final = ("verify-ca", "verify-full")
+# The modes a CA file given is passed with (libpq ignores it without encryption).
+CA_SSL_MODES: Final = ("require", *VERIFYING_SSL_MODES)
+SSL_MODE_HELP: Final = {
+    "disable": "Never encrypted.",
+    "allow": "Encrypted only if the server insists; the server is not checked.",
+    "prefer": "Encrypted when the server offers it; the server is not checked.",
+    "require": "Always encrypted; the server's certificate is checked only if a CA "
+               "certificate file is given.",
+    "verify-ca": "Always encrypted; the server's certificate must be signed by the CA "
+                 "certificate file.",
+    "verify-full": "Always encrypted; the server's certificate must be signed by the CA "
+                   "certificate file and name the host.",
+}
 DEFAULT_PORT: Final = 5432
 
 KEYRING_UNAVAILABLE: Final = (
@@ -77,7 +104,7 @@ class ConnectionProfile:
     database: str = ""
     user: str = ""
     sslmode: str = "prefer"
-    ssl_root_cert: str | None = None  # a CA certificate file, for verify-full
+    ssl_root_cert: str | None = None  # a CA certificate file, for verify-ca/verify-full
 
     @property
     def is_postgresql(self) -> bool:
@@ -91,8 +118,9 @@ class ConnectionProfile:
         return f"SQLite {self.path}"
 
 
-def validate(profile: ConnectionProfile) -> list[str]:
-    """What is wrong with ``profile``, one plain sentence each; empty when usable."""
+def validate(profile: ConnectionProfile, password: str | None = None) -> list[str]:
+    """What is wrong with ``profile`` (and ``password``, if given), one plain sentence
+    each; empty when usable."""
     problems: list[str] = []
     if not profile.name.strip():
         problems.append("Give the connection a name.")
@@ -100,29 +128,92 @@ def validate(profile: ConnectionProfile) -> list[str]:
         path = profile.path.strip()
         if not path:
             problems.append("Choose the SQLite database file.")
+        elif _unsendable(path):
+            problems.append("The database file name contains a control character.")
         elif not Path(path).expanduser().is_file():
             # SQLite would quietly create an empty file after a typo in the path.
             problems.append(f"There is no database file at {path}.")
     elif profile.kind == POSTGRESQL:
-        if not profile.host.strip():
+        host = profile.host.strip()
+        if not host:
             problems.append("Enter the PostgreSQL server's host name or address.")
+        elif not _plain_host(host):
+            problems.append(
+                "The host must be a server name (such as db.example.com) or an IP address, "
+                "without spaces or any of / ? # @ : %."
+            )
         if not 1 <= profile.port <= 65535:
             problems.append("The port must be a number from 1 to 65535.")
         if not profile.database.strip():
             problems.append("Enter the name of the database.")
+        elif _unsendable(profile.database):
+            problems.append("The database name contains a control character.")
         if not profile.user.strip():
             problems.append("Enter the database login (user name).")
+        elif _unsendable(profile.user):
+            problems.append("The user name contains a control character.")
+        if password and _unsendable(password):
+            problems.append("The password contains a control character.")
         if profile.sslmode not in SSL_MODES:
             problems.append(f"Unknown SSL mode '{profile.sslmode}'.")
         cert = (profile.ssl_root_cert or "").strip()
-        if profile.sslmode == "verify-full":
-            if not cert:
-                problems.append("SSL mode verify-full needs the server's CA certificate file.")
+        if profile.sslmode in VERIFYING_SSL_MODES and not cert:
+            problems.append(
+                f"SSL mode {profile.sslmode} needs the server's CA certificate file."
+            )
+        elif cert and profile.sslmode in CA_SSL_MODES:
+            if _unsendable(cert):
+                problems.append("The CA certificate file name contains a control character.")
             elif not Path(cert).expanduser().is_file():
                 problems.append(f"There is no CA certificate file at {cert}.")
     else:
         problems.append(f"Unknown kind of database '{profile.kind}'.")
     return problems
+
+
+# A host name: labels of letters, digits, '-' and '_' (any script: IDN names are
+# resolved by the system), separated by dots.
+_HOST_NAME = re.compile(r"[\w-]+(?:\.[\w-]+)*\.?")
+
+
+def _plain_host(host: str) -> bool:
+    """Whether ``host`` is a host name or an IP address (IPv6 with or without
+    brackets), so that it can stand in an address as it is."""
+    return _ip_address(host) is not None or (
+        len(host) <= 253 and _HOST_NAME.fullmatch(host) is not None
+    )
+
+
+def _ip_address(host: str) -> str | None:
+    """``host`` as an IP address without brackets, or None when it is not one."""
+    inner = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        ipaddress.ip_address(inner)
+    except ValueError:
+        return None
+    return inner
+
+
+def _unsendable(text: str) -> bool:
+    """Whether ``text`` holds a control character or a lone surrogate: the driver would
+    cut the value at a NUL (connecting to another database) or fail to encode it."""
+    return any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text)
+
+
+def _url_host(host: str) -> str | None:
+    """The host as it may stand in an address. SQLAlchemy writes the host unescaped, so
+    anything but a plain host name or IP address is percent-encoded: a '/', '?' or '#'
+    in it then cannot end the host and start a path or parameters of its own (it
+    simply names no server)."""
+    text = host.strip()
+    if not text:
+        return None
+    ip = _ip_address(text)
+    if ip is not None:
+        return ip
+    if _HOST_NAME.fullmatch(text):
+        return text
+    return quote(text, safe="")
 
 
 def to_url(profile: ConnectionProfile, password: str | None) -> str:
@@ -134,15 +225,16 @@ def to_url(profile: ConnectionProfile, password: str | None) -> str:
     if profile.kind == SQLITE:
         path = str(Path(profile.path.strip()).expanduser())
         return URL.create("sqlite", database=path).render_as_string(hide_password=False)
+    # An unknown mode is passed as it is (the driver refuses it), never made weaker.
     query: dict[str, str] = {"sslmode": profile.sslmode}
     cert = (profile.ssl_root_cert or "").strip()
-    if cert:
+    if cert and profile.sslmode in CA_SSL_MODES:
         query["sslrootcert"] = str(Path(cert).expanduser())
     url = URL.create(
         "postgresql+psycopg",
         username=profile.user.strip() or None,
         password=password or None,
-        host=profile.host.strip() or None,
+        host=_url_host(profile.host),
         port=profile.port,
         database=profile.database.strip() or None,
         query=query,
