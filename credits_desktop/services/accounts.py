@@ -18,10 +18,16 @@ from .errors import InvalidInput, NotFound, PermissionDenied, RuleBroken
 from .operations import Actor, Outcome, WriteContext, active_staff, audit_refusal, perform
 from .results import OperationResult
 
+# The length of the indexed search columns (accounts.name_norm, email_norm).
+NORM_MAX = 320
+
 
 def normalise(text: str) -> str:
-    """The form names and emails are searched by: case-folded, trimmed."""
-    return text.strip().casefold()
+    """The form names and emails are searched by: case-folded, trimmed, and cut to the
+    indexed column's length. Case folding can lengthen text ("ﬃ" becomes "ffi"), so a
+    200-character name may fold to 600; stored and searched alike, the cut form still
+    finds it by any prefix of up to 320 characters."""
+    return text.strip().casefold()[:NORM_MAX]
 
 
 def check_email(value: object) -> str:

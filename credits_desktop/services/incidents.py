@@ -40,6 +40,8 @@ import csv
 import functools
 import hashlib
 import logging
+import os
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -69,6 +71,7 @@ from .errors import (
     PermissionDenied,
     RuleBroken,
 )
+from .exports import export_path, safe_cell
 from .operations import (
     MAX_KEY_LENGTH,
     Actor,
@@ -80,6 +83,7 @@ from .operations import (
 )
 from .reasons import RefundReason
 from .refunds import MAX_CHARGES_PER_REFUND, apply_refund
+from .validation import to_utc
 
 __all__ = [
     "ACTION",
@@ -160,7 +164,7 @@ def _aware(value: object, field_name: str, label: str) -> datetime:
         raise InvalidInput(f"{label} must be a date and time.", field_name)
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput(f"{label} must carry a time zone.", field_name)
-    return value.astimezone(UTC)
+    return to_utc(value, field_name)
 
 
 def _conditions(scope: IncidentScope) -> list[ColumnElement[bool]]:
@@ -629,20 +633,32 @@ def _audit_run(db: Database, actor: Actor, summary: IncidentSummary, at: datetim
 
 def write_incident_csv(summary: IncidentSummary, path: str | Path) -> int:
     """Write what the run refunded as CSV (UTF-8, one row per charge); returns the
-    number of rows. Call it off the GUI thread: it is file work."""
-    target = Path(path)
+    number of rows. Call it off the GUI thread: it is file work. The file appears
+    whole or not at all (written beside it, then moved into place), and text cells
+    cannot run as spreadsheet formulas."""
+    target = export_path(path)
+    temp: Path | None = None
     try:
-        with target.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle)
+        handle, temp_name = tempfile.mkstemp(prefix=".incident-", suffix=".csv",
+                                             dir=target.parent)
+        temp = Path(temp_name)
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            writer = csv.writer(out)
             writer.writerow(CSV_COLUMNS)
             for row in summary.rows:
                 writer.writerow([
-                    row.account_id, row.account_name, row.charge_id,
+                    row.account_id, safe_cell(row.account_name), row.charge_id,
                     row.occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-                    row.feature_code, row.model or "", row.credits, row.operation_id,
+                    safe_cell(row.feature_code), safe_cell(row.model or ""), row.credits,
+                    row.operation_id,
                 ])
+        os.replace(temp, target)
+        temp = None
     except OSError as exc:
         raise InvalidInput(
             f"The CSV could not be written to {target}: {exc.strerror or exc}.", "path"
         ) from exc
+    finally:
+        if temp is not None:
+            temp.unlink(missing_ok=True)
     return len(summary.rows)

@@ -109,6 +109,10 @@ def check_key(key: str) -> str:
         raise InvalidInput("Every change needs an idempotency key.", "idempotency_key")
     if len(key) > MAX_KEY_LENGTH:
         raise InvalidInput("The idempotency key is too long.", "idempotency_key")
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput("The idempotency key is not valid text.", "idempotency_key") from None
     return key
 
 
@@ -145,6 +149,22 @@ def active_staff(session: Session, actor: Actor) -> Staff:
 
 
 Body = Callable[[WriteContext], Outcome]
+
+# The times a write may carry: the demo and tests write in the past; far outside
+# these years a write would roll thousands of billing periods first (or overflow).
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2200
+
+
+def check_when(at: datetime | None) -> datetime:
+    """The write's time: now, or ``at`` if it is an aware time in a sane range."""
+    if at is None:
+        return utcnow()
+    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+        raise InvalidInput("Times must carry a time zone.", "at")
+    if not EARLIEST_YEAR <= at.year <= LATEST_YEAR:
+        raise InvalidInput(
+            f"The time must be between {EARLIEST_YEAR} and {LATEST_YEAR}.", "at")
+    return at
 T = TypeVar("T")
 
 
@@ -244,9 +264,7 @@ def perform(
 ) -> OperationResult:
     """Run one staff write (see the module docstring)."""
     key = check_key(idempotency_key)
-    when = at or utcnow()
-    if when.tzinfo is None:
-        raise InvalidInput("Times must carry a time zone.", "at")
+    when = check_when(at)
     digest = fingerprint(kind, request)
     ids = tuple(sorted(set(account_ids)))
 

@@ -65,6 +65,7 @@ from .paging import (
     open_cursor,
     split_page,
 )
+from .validation import to_utc
 
 __all__ = [
     "AccountQuery",
@@ -988,7 +989,7 @@ def _when(at: datetime | None) -> datetime:
 def _required_time(value: object, field: str) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput("Times must be given with a time zone.", field)
-    return value.astimezone(UTC)
+    return to_utc(value, field)
 
 
 def _optional_time(value: object, field: str) -> datetime | None:

@@ -10,6 +10,7 @@ on it half-way through the write).
 from __future__ import annotations
 
 import unicodedata
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TypeVar
 
@@ -72,3 +73,13 @@ def choice(value: object, enum: type[E], field: str, label: str) -> E:
     except ValueError:
         options = ", ".join(e.value for e in enum)
         raise InvalidInput(f"{label} must be one of: {options}.", field) from None
+
+
+def to_utc(value: datetime, field: str) -> datetime:
+    """An aware time moved to UTC; the first and last days of the calendar, which
+    overflow when moved from some zones, are refused in words."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput("That date is outside the range this application handles.",
+                           field) from None

@@ -52,6 +52,7 @@ from credits_desktop.store.models import (
 from credits_desktop.store.types import utcnow
 
 from .errors import CreditsDeskError, InvalidInput, PermissionDenied
+from .exports import export_path, safe_cell
 from .operations import Actor, active_staff, audit_refusal
 from .paging import (
     Cursor,
@@ -64,6 +65,7 @@ from .paging import (
     split_page,
 )
 from .queries import ChargeRow, prefix_upper_bound
+from .validation import to_utc
 
 __all__ = [
     "AUDIT_CSV_COLUMNS",
@@ -495,7 +497,6 @@ AUDIT_CSV_COLUMNS = (
 
 # A spreadsheet treats a cell starting with one of these as a formula; text that
 # staff or customers typed must never run as one when finance opens the file.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -532,7 +533,7 @@ def export_audit_csv(
     """
     f = _audit_filter(staff_id, action, account_id, since, until)
     size = check_limit(batch_size)
-    target = _export_path(path)
+    target = export_path(path)
     started = utcnow()
 
     def check(session: Session) -> int:
@@ -612,29 +613,14 @@ def _csv_row(r: AuditRow) -> list[str]:
         str(r.id),
         r.at.astimezone(UTC).isoformat(timespec="seconds"),
         "" if r.staff_id is None else str(r.staff_id),
-        _cell(r.staff_name or ""),
-        _cell(r.action),
-        _cell(r.outcome),
+        safe_cell(r.staff_name or ""),
+        safe_cell(r.action),
+        safe_cell(r.outcome),
         "" if r.account_id is None else str(r.account_id),
-        _cell(r.account_name or ""),
+        safe_cell(r.account_name or ""),
         "" if r.operation_id is None else str(r.operation_id),
-        _cell(r.detail),
+        safe_cell(r.detail),
     ]
-
-
-def _cell(text: str) -> str:
-    return f"'{text}" if text.startswith(_FORMULA_START) else text
-
-
-def _export_path(path: object) -> Path:
-    if not isinstance(path, str | os.PathLike) or not str(path).strip():
-        raise InvalidInput("Choose a file to export to.", "path")
-    target = Path(path)
-    if target.is_dir():
-        raise InvalidInput(f"'{target}' is a folder; choose a file name.", "path")
-    if not target.parent.is_dir():
-        raise InvalidInput(f"The folder '{target.parent}' does not exist.", "path")
-    return target
 
 
 def _file_error(target: Path, exc: OSError) -> CreditsDeskError:
@@ -705,5 +691,5 @@ def _optional_time(value: object, field: str) -> datetime | None:
         return None
     if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
         raise InvalidInput("Times must be given with a time zone.", field)
-    return value.astimezone(UTC)
+    return to_utc(value, field)
 

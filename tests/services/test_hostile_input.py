@@ -13,8 +13,7 @@ test made, never by the code under test.
 this file adds the generated ones. Example counts are modest: every example runs
 against a real database. ``derandomize`` keeps runs reproducible.
 
-Bugs found here in files owned elsewhere are pinned by ``xfail(strict=True)`` tests:
-they fail the run as soon as the bug is fixed, so the marker is removed with the fix.
+Bugs these tests found were fixed; each test here guards its fix.
 """
 
 from __future__ import annotations
@@ -37,6 +36,7 @@ from sqlalchemy import select
 from credits_desktop.services import validation as v
 from credits_desktop.services.adjustments import adjust_purchased
 from credits_desktop.services.errors import CreditsDeskError, InvalidInput
+from credits_desktop.services.exports import safe_cell
 from credits_desktop.services.incidents import (
     IncidentScope,
     preview_incident,
@@ -235,15 +235,7 @@ def test_sql_and_wildcards_in_the_search_find_only_their_literal_selves(
     assert count_accounts(hostile.db, AccountQuery()) == len(hostile.accounts)
 
 
-def test_a_name_that_grows_when_case_folded_is_stored_and_found(
-    db_url: str, request: pytest.FixtureRequest
-) -> None:
-    if db_url.startswith("postgresql"):
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "services/accounts.py stores normalise(name) in name_norm (320 characters) "
-            "after checking only the name (200): 'ﬃ' folds to 'ffi', so a 200-character "
-            "name can make a 600-character key, which PostgreSQL refuses, and staff are "
-            "told to check the connection (owned elsewhere; reported)")))
+def test_a_name_that_grows_when_case_folded_is_stored_and_found(db_url: str) -> None:
     with open_world(db_url) as w:
         name = "\ufb03" * 200  # within the 200-character limit for names
         account_id = open_account(w.db, w.platform, name=name, email="ffi@lig.test")
@@ -428,9 +420,6 @@ def test_a_refund_ticket_is_stored_verbatim_or_refused(money: Money, ticket: str
     assert stored == [ticket.strip()]
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError, reason=(
-    "services/operations.py check_key lets a lone surrogate through to the driver "
-    "(owned elsewhere; reported)"))
 def test_an_idempotency_key_with_a_lone_surrogate_is_refused(money: Money) -> None:
     refused(money, lambda: do_adjust(money, 1, idempotency_key="key-\ud800"))
 
@@ -438,7 +427,7 @@ def test_an_idempotency_key_with_a_lone_surrogate_is_refused(money: Money) -> No
 # -- dates ------------------------------------------------------------------------------------
 
 # Aware times from year 2 to 9998 (the very first and last days overflow when moved
-# to UTC from some zones: see the xfail test below), in any zone.
+# to UTC from some zones: see the edge test below), in any zone.
 AWARE = st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31),
                      timezones=ZONES)
 NEAR = st.datetimes(min_value=datetime(2025, 12, 20), max_value=datetime(2026, 2, 10),
@@ -551,10 +540,6 @@ EDGE_OF_TIME = [
 ]
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason=(
-    "services/queries.py _required_time, worklists.py _optional_time and incidents.py "
-    "_aware call astimezone(UTC) unguarded: the first and last day of the calendar "
-    "overflow (owned elsewhere; reported)"))
 @pytest.mark.parametrize("edge", EDGE_OF_TIME, ids=["year-1-at-utc+5", "year-9999-at-utc-5"])
 def test_the_edges_of_the_calendar_are_refused_plainly(dated: Dated, edge: datetime) -> None:
     refused(dated, lambda: charges_page(dated.db, dated.account_id, start=edge))
@@ -671,13 +656,10 @@ def test_the_incident_csv_refuses_unusable_paths_plainly(
     assert write_incident_csv(incident, target) == len(incident.rows)
     with target.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert {r[1] for r in rows[1:]} == {r.account_name for r in incident.rows}
+    # Names as a spreadsheet shows them: formula-like ones carry a leading apostrophe.
+    assert {r[1] for r in rows[1:]} == {safe_cell(r.account_name) for r in incident.rows}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "services/incidents.py write_incident_csv writes account names as they are: a name "
-    "starting with = + - @ becomes a live formula in a spreadsheet (owned elsewhere; "
-    "reported)"))
 def test_the_incident_csv_neutralises_formulas(incident: Any, tmp_path: Path) -> None:
     target = tmp_path / "incident.csv"
     write_incident_csv(incident, target)
@@ -685,10 +667,6 @@ def test_the_incident_csv_neutralises_formulas(incident: Any, tmp_path: Path) ->
         assert_no_formula_cells(list(csv.reader(handle))[1:])
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "a NUL in an export path raises ValueError (not OSError) from the file system "
-    "calls of worklists.export_audit_csv and incidents.write_incident_csv (owned "
-    "elsewhere; reported)"))
 def test_a_nul_in_an_export_path_is_refused_plainly(
     incident: Any, hostile: Hostile, tmp_path: Path
 ) -> None:
