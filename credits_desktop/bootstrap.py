@@ -4,7 +4,8 @@ The address comes from ``--db``, else the ``CREDITS_DESK_DB`` environment
 variable, else a SQLite file in the user's data folder: the *default demo
 database*, which is created, migrated and filled with demo data on first use,
 and upgraded automatically when a new version of the application arrives (it
-belongs to this application alone).
+belongs to this application alone; an upgrade that adds the usage rollup also
+builds it there).
 
 A shared database is never upgraded behind its owners' backs: an outdated schema
 is reported (:class:`SchemaOutdated`) unless the caller asks for the upgrade
@@ -284,6 +285,8 @@ def prepare_database(
         if is_default_demo and account_count(db) == 0:
             fill_demo(db, accounts=DEMO_ACCOUNTS, months=DEMO_MONTHS, seed=DEMO_SEED,
                       progress=progress)
+        elif is_default_demo:
+            _finish_rollup(db, progress)
         ensure_search_statistics(db.engine)
     except BaseException:
         db.close()
@@ -313,6 +316,18 @@ def ensure_search_statistics(engine: Engine) -> None:
     except DBAPIError:
         # A read-only file still works, only its searches may be slower.
         log.info("could not analyse the accounts for the search planner", exc_info=True)
+
+
+def _finish_rollup(db: Database, progress: Progress | None) -> None:
+    """Build the usage rollup of a demo database that an upgrade gave one (it belongs to
+    this application, like its upgrades; it takes seconds at the demo's size)."""
+    from credits_desktop.services.rollups import build_rollups, rollup_status
+
+    try:
+        if not rollup_status(db).ready:
+            build_rollups(db, progress=progress)
+    except DBAPIError as exc:
+        raise unreachable(exc, db.engine.url) from exc
 
 
 def fill_demo(

@@ -3,11 +3,13 @@
 ``credits-desktop`` alone (or ``gui``) opens the desktop application. The other
 commands run without a display: ``demo`` fills a database with demo data,
 ``check`` proves that the numbers obey the rules, ``db upgrade`` / ``db current``
-look after the schema, ``roll`` runs the billing-period roll-over (the
-scheduler's job) and ``staff add`` adds a staff member.
+look after the schema, ``rollup build`` / ``rollup status`` the usage rollup the
+charts read, ``roll`` runs the billing-period roll-over (the scheduler's job) and
+``staff add`` adds a staff member.
 
 Exit status: 0 success; 1 the command ran and found a problem (``check`` found a
-broken rule, ``db current`` an outdated schema); 2 the command could not run (a
+broken rule, ``db current`` an outdated schema, ``rollup status`` a rollup not yet
+complete); 2 the command could not run (a
 plain one-line message on stderr; the traceback goes to the log file, and to
 stderr too with ``-v``). A password is never printed.
 """
@@ -46,8 +48,14 @@ from credits_desktop.bootstrap import (
 )
 from credits_desktop.services.check import check_database, plural
 from credits_desktop.services.errors import CreditsDeskError
+from credits_desktop.services.rollups import (
+    CHUNK_ROWS,
+    build_rollups,
+    reset_rollups,
+    rollup_status,
+)
 from credits_desktop.store.database import Database
-from credits_desktop.store.engine import ConfigurationError
+from credits_desktop.store.engine import ConfigurationError, hide_passwords
 from credits_desktop.store.schema import schema_state, upgrade
 
 log = logging.getLogger("credits_desktop.cli")
@@ -134,7 +142,67 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
         after = schema_state(db.engine)
         print(f"Upgraded {db.display_url()} from revision {before.current or '(empty)'} "
               f"to {after.current}.")
+        _rollup_hint(db)
     return EXIT_OK
+
+
+def _rollup_hint(db: Database) -> None:
+    """After an upgrade: say so when the existing charges still have to be rolled up."""
+    status = rollup_status(db)
+    if not status.ready:
+        print(f"The usage rollup of the existing {plural(status.total - status.done, 'row')} "
+              "of charges, refunds and reversals is not built yet: run 'credits-desktop "
+              "rollup build' (staff can keep working meanwhile; it can be interrupted and "
+              "resumed). Until then charts read the charges directly.")
+
+
+def cmd_rollup_build(args: argparse.Namespace) -> int:
+    if args.chunk < 1:
+        raise CreditsDeskError("--chunk must be at least 1.")
+    url, _ = resolve_url(args.db)
+    with opened(url, must_exist=True) as db:
+        check_schema(db, upgrade_outdated=False, create_empty=False)
+        if args.rebuild:
+            before = reset_rollups(db)
+            print(f"Emptied the usage rollup of {db.display_url()}; rebuilding it from "
+                  f"{plural(before.total, 'row')} of charges, refunds and reversals.",
+                  file=sys.stderr)
+        else:
+            before = rollup_status(db)
+        if before.ready:
+            print("The usage rollup is complete; there is nothing to build.")
+            return EXIT_OK
+        reporter = ProgressPrinter(sys.stderr)
+        started = time.perf_counter()
+        try:
+            status = build_rollups(db, progress=reporter, chunk_rows=args.chunk)
+        except KeyboardInterrupt:
+            # The chunk under way rolled back; every chunk before it is kept.
+            reporter.finish()
+            now = rollup_status(db)
+            print(f"Interrupted with {now.done:,} of {now.total:,} rows in the usage rollup; "
+                  "run 'credits-desktop rollup build' again to go on from there.",
+                  file=sys.stderr)
+            return EXIT_INTERRUPTED
+        reporter.finish()
+        elapsed = time.perf_counter() - started
+        print(f"Usage rollup built: {status.done - before.done:,} rows added in "
+              f"{elapsed:.1f} s. {status.describe()}")
+    return EXIT_OK
+
+
+def cmd_rollup_status(args: argparse.Namespace) -> int:
+    url, _ = resolve_url(args.db)
+    with opened(url, must_exist=True) as db:
+        check_schema(db, upgrade_outdated=False, create_empty=False)
+        status = rollup_status(db)
+        print(f"Database: {db.display_url()}")
+        print(status.describe())
+        if status.total:
+            for source in ("charges", "refunds", "reversals"):
+                print(f"  {source}: up to id {status.position(source):,} of "
+                      f"{status.watermark(source):,}")
+    return EXIT_OK if status.ready else EXIT_PROBLEM
 
 
 def cmd_db_current(args: argparse.Namespace) -> int:
@@ -153,6 +221,29 @@ def cmd_db_current(args: argparse.Namespace) -> int:
         else:
             print("The database needs an upgrade: run 'credits-desktop db upgrade'.")
     return EXIT_PROBLEM
+
+
+def cmd_db_roles(args: argparse.Namespace) -> int:
+    """Create or refresh the PostgreSQL group roles, grants and staff logins."""
+    import os
+    import re as _re
+
+    from credits_desktop.store.db_roles import sync_roles
+
+    def from_env(username: str) -> str | None:
+        return os.environ.get("CREDITS_DESK_PASSWORD_" + _re.sub(r"\W", "_", username.upper()))
+
+    url, _ = resolve_url(args.db)
+    with opened(url, must_exist=True) as db:
+        if not db.is_postgresql:
+            return fail("Database roles exist on PostgreSQL only; a SQLite file has no logins.")
+        check_schema(db, upgrade_outdated=False, create_empty=False)
+        report = sync_roles(db.engine, prefix=args.prefix,
+                            password_for=from_env if args.password_from_env else None)
+        print(f"Database: {db.display_url()}")
+        for line in report.lines() or ["Every role and grant was already up to date."]:
+            print(line)
+    return EXIT_OK
 
 
 def cmd_roll(args: argparse.Namespace) -> int:
@@ -311,6 +402,31 @@ def build_parser() -> argparse.ArgumentParser:
         "current", help="show the schema revision (exit status 1 if not up to date)"
     )
     db_current.set_defaults(handler=cmd_db_current)
+    db_roles = db_commands.add_parser(
+        "roles", help="create or refresh the PostgreSQL roles, grants and staff logins"
+    )
+    db_roles.add_argument("--prefix", default="credits_",
+                          help="prefix of the group role names (default: credits_)")
+    db_roles.add_argument("--password-from-env", action="store_true",
+                          help="set each login's password from CREDITS_DESK_PASSWORD_<USERNAME>")
+    db_roles.set_defaults(handler=cmd_db_roles)
+
+    rollup = commands.add_parser("rollup", help="the per-day usage rollup the charts read")
+    rollup_commands = rollup.add_subparsers(title="rollup commands", metavar="COMMAND",
+                                            required=True)
+    rollup_build = rollup_commands.add_parser(
+        "build", help="add the charges from before the rollup existed (resumable; staff "
+        "can keep working)"
+    )
+    rollup_build.add_argument("--rebuild", action="store_true",
+                              help="empty the rollup first and build it all again (a repair)")
+    rollup_build.add_argument("--chunk", type=int, default=CHUNK_ROWS, metavar="N",
+                              help=f"rows per transaction (default {CHUNK_ROWS:,})")
+    rollup_build.set_defaults(handler=cmd_rollup_build)
+    rollup_state = rollup_commands.add_parser(
+        "status", help="how far the rollup is built (exit status 1 if not complete)"
+    )
+    rollup_state.set_defaults(handler=cmd_rollup_status)
 
     roll = commands.add_parser(
         "roll", help="expire ended plan credits and grant new billing periods"
@@ -338,12 +454,20 @@ def log_path() -> Path:
     return platformdirs.user_log_path(APP_NAME, appauthor=False) / LOG_FILENAME
 
 
+class PasswordHidingFormatter(logging.Formatter):
+    """Log lines with any password masked, tracebacks included: an exception's message
+    can quote a database address, and the log file outlives the session."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return hide_passwords(super().format(record))
+
+
 @contextmanager
 def logging_to(verbose: bool) -> Iterator[None]:
     """Log to the user's log file (and to stderr with -v) for the length of a command."""
     root = logging.getLogger()
     handlers: list[logging.Handler] = []
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    formatter = PasswordHidingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         path = log_path()
         path.parent.mkdir(parents=True, exist_ok=True)

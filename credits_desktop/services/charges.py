@@ -3,7 +3,8 @@
 A charge draws from the soonest-expiring credits first and is refused when the
 account cannot afford it, so balances never go negative. The platform's own id
 for the charge (``external_id``) is the idempotency key: sending the same
-charge twice records it once.
+charge twice records it once. The charge is added to the usage rollup in the same
+transaction (``services.rollups``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from credits_desktop.domain.permissions import Action, Role, decide
 from credits_desktop.store.database import Database
 from credits_desktop.store.models import Feature, FeaturePrice, UsageCharge
 
+from . import rollups
 from . import validation as v
 from .book import AccountBook, lock_accounts
 from .errors import IdempotencyConflict, InvalidInput, NotFound, PermissionDenied, RuleBroken
@@ -101,6 +103,7 @@ def record_charge(
         if status == "failed" and cost > 0:
             account.unrefunded_failed += 1
         book.touch(occurred_at)
+        rollups.add_charge(session, charge, rollups.plan_code_of(session, account))
         return ChargeResult(
             charge_id=charge.id,
             account_id=account_id,

@@ -7,7 +7,9 @@ over the ledger serves the grant and account sums and the signature rules, one
 pass merging the ledger with the charges in charge order serves the charge
 rules, and the few entries staff wrote (refunds, adjustments, reversals) are
 read once for their own rules. Each rule's query yields its offending rows, of
-which only the first few travel, with their total from a window sum.
+which only the first few travel, with their total from a window sum. The usage
+rollups are compared with the raw sums of the charges, refunds and reversals (over
+the part built so far while their backfill is pending, with a warning saying so).
 
 A violation means the database breaks a rule (a balance that is not the sum of
 the ledger, a refund above a charge's cost, …) and must be investigated. A
@@ -33,7 +35,9 @@ from sqlalchemy import (
     cast,
     exists,
     func,
+    join,
     literal,
+    literal_column,
     null,
     or_,
     select,
@@ -51,12 +55,18 @@ from credits_desktop.store.models import (
     CreditGrant,
     LedgerEntry,
     Operation,
+    Plan,
     Refund,
+    RefundsDaily,
     Reversal,
     Staff,
     UsageCharge,
+    UsageDaily,
+    UsageDailyAccount,
 )
 from credits_desktop.store.types import utcnow
+
+from .rollups import RollupStatus, day_of, rollup_status_in
 
 # Any query, whatever its columns (SQLAlchemy types a Select by its column types).
 AnySelect: TypeAlias = Select[*tuple[Any, ...]]
@@ -93,6 +103,15 @@ NO_REASON = "A ledger entry has no reason."
 WRONG_ACTOR = "A staff member's ledger entry is signed by someone other than the operation's actor."
 UNREFUNDED_COUNT = "An account's count of unrefunded failed charges is wrong."
 OWN_APPROVAL = "An approval request was decided by the staff member who made it."
+ROLLUP_ACCOUNT = (
+    "The per-account daily usage rollup differs from the sums of the charges and refunds."
+)
+ROLLUP_DAILY = "The daily usage rollup differs from the sums of the charges and refunds."
+ROLLUP_REFUNDS = "The daily refunds rollup differs from the sums of the refunds and reversals."
+ROLLUP_PENDING = (
+    "The usage rollup is still being built, so it was checked only over the part built so "
+    "far; run 'credits-desktop rollup build' to finish it."
+)
 ROLL_PENDING = (
     "Plan credits have expired but the period roll has not run yet; "
     "run 'credits-desktop roll'."
@@ -104,7 +123,7 @@ RULES: tuple[str, ...] = (
     ACCOUNT_LEDGER, CHARGE_LEDGER, CHARGE_ACCOUNT, REFUNDED_TWICE, REFUND_ABOVE_COST,
     REFUND_LEDGER, UNRECORDED, REVERSAL_LEDGER, ADJUSTMENT_LEDGER, REMOVAL_SOURCE,
     UNREFUNDED_COUNT, EXPIRED_COUNTED, PLAN_PER_PERIOD, NO_ACTOR, NO_REASON, WRONG_ACTOR,
-    OWN_APPROVAL,
+    OWN_APPROVAL, ROLLUP_ACCOUNT, ROLLUP_DAILY, ROLLUP_REFUNDS,
 )
 
 
@@ -677,6 +696,149 @@ def check_periods(c: _Checker) -> None:
     )
 
 
+# -- the usage rollups -----------------------------------------------------------------------
+
+USAGE_MEASURES = ("charges", "credits", "failed", "failed_credits", "refunded_credits")
+
+
+def _built(ids: Any, status: RollupStatus, source: str) -> ColumnElement[bool]:
+    """The rows of ``source`` the rollup holds: all once built, else those above the
+    backfill's watermark (kept by the services) and those it has reached."""
+    todo = status.built(source)
+    if todo.empty:
+        return literal(True)
+    return or_(ids <= todo.lo, ids > todo.hi)
+
+
+def _differences(keys: Sequence[str], measures: Sequence[str],
+                 branches: Sequence[AnySelect], order: str) -> AnySelect:
+    """The keys at which the rollup (the first branch) and the raw rows (the other
+    branches, negated) do not cancel out, with the difference of each measure."""
+    every = union_all(*branches).subquery()
+    sums = [func.sum(every.c[m]).label(m) for m in measures]
+    return (
+        select(every.c[order].label("k"), *(every.c[k] for k in keys), *sums,
+               literal(1).label("n"))
+        .group_by(*(every.c[k] for k in keys))
+        .having(or_(*(func.sum(every.c[m]) != 0 for m in measures)))
+    )
+
+
+def _describe_difference(what: Callable[[AnyRow], str], measures: Sequence[str]) -> Describe:
+    def describe(row: AnyRow) -> str:
+        off = ", ".join(f"{m.replace('_', ' ')} {int(getattr(row, m)):+,}" for m in measures
+                        if getattr(row, m))
+        return f"{what(row)}: the rollup is off by {off}"
+
+    return describe
+
+
+def check_rollups(c: _Checker) -> None:
+    """Each rollup table against the sums of the charges, refunds and reversals.
+
+    Per table, the rollup rows and the raw rows (with their signs turned) are put
+    together and summed per key: a key whose figures do not cancel out is wrong. While
+    a backfill is pending only the rows the rollup already holds are counted, and a
+    warning says so.
+    """
+    status = rollup_status_in(c.session)
+    dialect = c.session.get_bind().dialect.name
+    uc, rf, rv = UsageCharge, Refund, Reversal
+    charges_in = _built(uc.id, status, "charges")
+    refunds_in = _built(rf.id, status, "refunds")
+    reversals_in = _built(rv.id, status, "reversals")
+    charge_day = day_of(uc.occurred_at, dialect)
+    failed = uc.status == "failed"
+    zero = literal(0)
+    model = func.coalesce(uc.model, literal_column("''"))
+
+    def with_plan(rows: Any) -> Any:
+        return join(rows, Account, Account.id == uc.account_id).join(
+            Plan, Plan.id == Account.plan_id)
+
+    refunded = join(rf, uc, uc.id == rf.charge_id)
+    reversed_ = join(rv, rf, rf.id == rv.refund_id).join(uc, uc.id == rf.charge_id)
+
+    # PostgreSQL hashes each source's sums per key before they meet the rollup's rows,
+    # which halves the rows the final grouping sorts; SQLite groups only by sorting, and
+    # one sort of the rows themselves is cheaper there than two.
+    presum = dialect == "postgresql"
+
+    def summed(keys: list[Any], rows: Any, built: ColumnElement[bool],
+               measures: list[Any]) -> AnySelect:
+        """A source's ``measures`` (SQL per row; None for 0) summed per key where
+        presummed, else as they are, a row each."""
+        if presum:
+            return select(*keys, *(zero if m is None else func.sum(m) for m in measures)
+                          ).select_from(rows).where(built).group_by(*keys)
+        return select(*keys, *(zero if m is None else m for m in measures)
+                      ).select_from(rows).where(built)
+
+    def usage(keys: list[Any], account_level: bool) -> list[AnySelect]:
+        """The raw figures of a usage table, each measure negated; ``keys`` are the key
+        columns' SQL, read from the charge."""
+        def source(rows: Any) -> Any:
+            return rows if account_level else with_plan(rows)
+
+        nothing = [None] * 4
+        return [
+            summed(keys, source(uc), charges_in,
+                   [literal(-1), -uc.credits, -case((failed, 1), else_=0),
+                    -case((failed, uc.credits), else_=0), None]),
+            summed(keys, source(refunded), refunds_in, [*nothing, -rf.credits]),
+            summed(keys, source(reversed_), reversals_in, [*nothing, rf.credits]),
+        ]
+
+    uda, ud, rd = UsageDailyAccount, UsageDaily, RefundsDaily
+    measures = [getattr(uda, m) for m in USAGE_MEASURES]
+    account_keys = ("account_id", "day", "feature_code")
+    by_account = _differences(
+        account_keys, USAGE_MEASURES,
+        [select(uda.account_id, uda.day, uda.feature_code, *measures),
+         *usage([uc.account_id, charge_day, uc.feature_code], True)],
+        "account_id",
+    )
+    daily_keys = ("day", "feature_code", "model", "plan_code")
+    daily = _differences(
+        daily_keys, USAGE_MEASURES,
+        [select(ud.day, ud.feature_code, ud.model, ud.plan_code,
+                *(getattr(ud, m) for m in USAGE_MEASURES)),
+         *usage([charge_day, uc.feature_code, model, Plan.code], False)],
+        "day",
+    )
+    refund_measures = ("refunds", "credits")
+    refunds = _differences(
+        ("day", "feature_code", "plan_code"), refund_measures,
+        [select(rd.day, rd.feature_code, rd.plan_code, rd.refunds, rd.credits),
+         *(summed([made, uc.feature_code, Plan.code], with_plan(rows), built,
+                  [literal(sign), sign * rf.credits])
+           for made, sign, rows, built in (
+               (day_of(rf.created_at, dialect), -1, refunded, refunds_in),
+               (day_of(rv.created_at, dialect), 1, reversed_, reversals_in)))],
+        "day",
+    )
+    for rule, stmt, what, names in (
+        (ROLLUP_ACCOUNT, by_account,
+         lambda r: f"account #{r.account_id} on {r.day}, {r.feature_code}", USAGE_MEASURES),
+        (ROLLUP_DAILY, daily,
+         lambda r: f"{r.day}, {r.feature_code}, model '{r.model}', plan {r.plan_code}",
+         USAGE_MEASURES),
+        (ROLLUP_REFUNDS, refunds,
+         lambda r: f"{r.day}, {r.feature_code}, plan {r.plan_code}", refund_measures),
+    ):
+        # One statement per table: their columns differ, so they cannot share a UNION.
+        c.find(_Part(rule, stmt, _describe_difference(what, names)))
+    if not status.ready:
+        c.warnings.append(Finding(
+            rule=ROLLUP_PENDING, count=status.total - status.done,
+            examples=tuple(
+                f"{source} up to id {status.position(source):,} of {status.watermark(source):,}"
+                for source in ("charges", "refunds", "reversals")
+                if not status.built(source).empty
+            ),
+        ))
+
+
 CHECKS: tuple[Callable[[_Checker], None], ...] = (
     check_ledger,
     check_balances,
@@ -684,6 +846,7 @@ CHECKS: tuple[Callable[[_Checker], None], ...] = (
     check_unrefunded,
     check_staff_entries,
     check_periods,
+    check_rollups,
 )
 
 

@@ -6,6 +6,8 @@ The credits go back to the grants the charge drew from while those are live,
 otherwise into a new non-expiring refund grant (``domain.grants.plan_refund``).
 Within the acting role's limit (on the refund's total) a refund applies at once;
 above it, or when a charge in it did not fail, it becomes a request for approval.
+An applied refund also goes into the usage rollup (``services.rollups``), in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from credits_desktop.store.models import (
     UsageCharge,
 )
 
+from . import rollups
 from . import validation as v
 from .approvals_queue import create_request
 from .book import grant_view
@@ -234,6 +237,8 @@ def apply_refund(
             ctx.accounts[account_id].unrefunded_failed -= 1
         total += amount
     book.touch(ctx.at)
+    account = ctx.accounts[account_id]
+    rollups.add_refunds(ctx.session, plan, rollups.plan_code_of(ctx.session, account), ctx.at)
     return Outcome(
         status="applied",
         message=f"Refunded {total:,} credits on {len(plan)} charge(s).",

@@ -8,6 +8,9 @@ permission and limit as the original action:
   then from other live credits in consumption order; never below zero;
 - an added adjustment is removed from purchased credits (never below zero);
 - a removal is given back as a new non-expiring purchased grant.
+
+Reversing a refund also takes it out of the usage rollup (``services.rollups``), in the
+same transaction.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from credits_desktop.domain.grants import (
 )
 from credits_desktop.domain.permissions import Action, Decision, Verdict, decide
 from credits_desktop.store.database import Database
-from credits_desktop.store.models import Adjustment, LedgerEntry, Refund, Reversal
+from credits_desktop.store.models import Adjustment, LedgerEntry, Refund, Reversal, UsageCharge
 
+from . import rollups
 from . import validation as v
 from .approvals_queue import create_request
 from .errors import InvalidInput, NotFound, PermissionDenied, RuleBroken
@@ -158,6 +162,12 @@ def apply_reversal(ctx: WriteContext, payload: dict[str, Any]) -> Outcome:
                             operation_id=ctx.operation.id, created_at=ctx.at)
         message = f"Reversed refund #{target.id}: took back {size:,} credits."
         delta = -size
+        charge = ctx.session.get(UsageCharge, target.charge_id)
+        assert charge is not None, "a refund's charge exists (foreign key)"
+        rollups.add_refund_reversal(
+            ctx.session, charge, size,
+            rollups.plan_code_of(ctx.session, ctx.accounts[target.account_id]), ctx.at,
+        )
     elif target.delta > 0:
         try:
             draws = plan_purchased_removal(book.views(), size, ctx.at)

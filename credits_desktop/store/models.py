@@ -7,17 +7,20 @@ Money tables are append-only: ledger entries, refunds, adjustments, reversals,
 operations and audit events are inserted and never updated or deleted. A grant's
 ``remaining`` and an account's cached balances are derived values kept in the
 same transaction as the ledger rows that move them; ``credits-desktop check``
-proves they equal the ledger's sums.
+proves they equal the ledger's sums. The usage rollups (``usage_daily_account``,
+``usage_daily``, ``refunds_daily``) are derived the same way from the charges,
+refunds and reversals (``services/rollups.py``).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     ForeignKey,
     Index,
     Integer,
@@ -362,3 +365,56 @@ class Setting(Base):
 
     key: Mapped[str] = mapped_column(String(80), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+# -- the usage rollups (services/rollups.py keeps them; check proves them) --------------------
+# Days are UTC calendar days. Every figure is an exact sum, added to in the same transaction
+# as the charge, refund or reversal that changes it. Net credits used = credits -
+# refunded_credits, where refunded_credits counts refunds (less reversed ones) of the
+# charges of that day, whenever they were made.
+
+
+class UsageDailyAccount(Base):
+    """Per account, UTC day of the charge and feature: what the account's charts read."""
+
+    __tablename__ = "usage_daily_account"
+    __table_args__ = (Index("ix_usage_daily_account_day", "day"),)
+
+    account_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("accounts.id"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    feature_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    charges: Mapped[int] = mapped_column(Integer)
+    credits: Mapped[int] = mapped_column(BigInteger)
+    failed: Mapped[int] = mapped_column(Integer)
+    failed_credits: Mapped[int] = mapped_column(BigInteger)
+    refunded_credits: Mapped[int] = mapped_column(BigInteger)
+
+
+class UsageDaily(Base):
+    """All accounts per UTC day, feature, model ('' for none) and the account's plan."""
+
+    __tablename__ = "usage_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    feature_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    model: Mapped[str] = mapped_column(String(60), primary_key=True)
+    plan_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    charges: Mapped[int] = mapped_column(Integer)
+    credits: Mapped[int] = mapped_column(BigInteger)
+    failed: Mapped[int] = mapped_column(Integer)
+    failed_credits: Mapped[int] = mapped_column(BigInteger)
+    refunded_credits: Mapped[int] = mapped_column(BigInteger)
+
+
+class RefundsDaily(Base):
+    """Refunds by the UTC day they were made (a reversal subtracts on its own day)."""
+
+    __tablename__ = "refunds_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    feature_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    plan_code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    refunds: Mapped[int] = mapped_column(Integer)
+    credits: Mapped[int] = mapped_column(BigInteger)

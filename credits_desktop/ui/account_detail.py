@@ -12,6 +12,7 @@ read when the account opens. Every read goes through the window's
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QDate, QModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QKeyEvent, QKeySequence
@@ -59,6 +60,9 @@ from .reverse_dialog import ReverseDialog
 from .role_gate import gate
 from .table_models import LoadingModel, PagedModel
 from .workers import Job, Worker
+
+if TYPE_CHECKING:
+    from .account_charts import AccountCharts
 
 __all__ = [
     "PRESETS",
@@ -362,15 +366,24 @@ class AccountDetail(QWidget):
         self.lists = QTabWidget()
         self.lists.setObjectName("accountLists")
         self.lists.setAccessibleName("Lists of the account")
-        self.lists.tabBar().setAccessibleName("Grants, charges and ledger")
+        self.lists.tabBar().setAccessibleName("Grants, charges, ledger and usage")
         self.lists.tabBar().setAccessibleDescription(
-            "Ctrl+Tab and Ctrl+Shift+Tab switch between the lists; Alt+G, Alt+C and "
-            "Alt+L open one")
+            "Ctrl+Tab and Ctrl+Shift+Tab switch between the lists; Alt+G, Alt+C, "
+            "Alt+L and Alt+U open one")
         self.lists.setDocumentMode(True)
         # Alt+G, Alt+C, Alt+L go straight to a list.
         self.lists.addTab(self.grants_table, "&Grants")
         self.lists.addTab(charges_page, "&Charges")
         self.lists.addTab(ledger_page, "&Ledger")
+        # The charts are built (and pyqtgraph imported, half a second) the first time
+        # the tab is shown, not before: most account views never need them.
+        self.usage: AccountCharts | None = None
+        self.usage_tab = QWidget()
+        self.usage_tab.setObjectName("usageTab")
+        usage_layout = QVBoxLayout(self.usage_tab)
+        usage_layout.setContentsMargins(0, 0, 0, 0)
+        self.lists.addTab(self.usage_tab, "&Usage")
+        self.lists.currentChanged.connect(self._list_shown)
 
         heading = QHBoxLayout()
         heading.addWidget(self.title, 1)
@@ -441,6 +454,8 @@ class AccountDetail(QWidget):
                 model.refresh(rows=model.rowCount())
             else:
                 model.refresh()
+        if self.usage is not None:
+            self.usage.refresh()
 
     # -- staff actions -------------------------------------------------------------------
 
@@ -539,6 +554,19 @@ class AccountDetail(QWidget):
             self._features_job = None
         for model in (self.grants, self.charges, self.ledger):
             model.discard()
+        if self.usage is not None:
+            self.usage.shutdown()
+
+    @Slot(int)
+    def _list_shown(self, index: int) -> None:
+        if self.usage is None and self.lists.widget(index) is self.usage_tab:
+            from .account_charts import AccountCharts
+
+            self.usage = AccountCharts(self._db, self._worker, self.account_id,
+                                       actor=self._actor)
+            layout = self.usage_tab.layout()
+            assert layout is not None
+            layout.addWidget(self.usage)
 
     # -- set-up ---------------------------------------------------------------------------
 

@@ -380,8 +380,15 @@ class MainWindow(QMainWindow):
         self.incident_action = incident
         self.incident_dialog: IncidentDialog | None = None
         self.refund_action, self.adjust_action, self.reverse_action = refund, adjust, reverse
+        dashboard = QAction("Dash&board", self)
+        dashboard.setShortcut(QKeySequence("Ctrl+4"))
+        dashboard.triggered.connect(lambda: self.open_worklist("dashboard"))
+        finance = QAction("Fi&nance report", self)
+        finance.setShortcut(QKeySequence("Ctrl+5"))
+        finance.triggered.connect(lambda: self.open_worklist("finance"))
         self.failures_action, self.approvals_action, self.audit_action = (
             failures, approvals, audit)
+        self.dashboard_action, self.finance_action = dashboard, finance
 
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(connect_other)
@@ -404,6 +411,9 @@ class MainWindow(QMainWindow):
         work_menu.setToolTipsVisible(True)
         for action in (failures, approvals, audit):
             work_menu.addAction(action)
+        work_menu.addSeparator()
+        work_menu.addAction(dashboard)
+        work_menu.addAction(finance)
         work_menu.addSeparator()
         work_menu.addAction(incident)
         self.work_menu = work_menu
@@ -541,6 +551,19 @@ class MainWindow(QMainWindow):
             audit = AuditView(db, worker, actor)
             audit.open_account_requested.connect(self.open_account_id)
             return "Audit log", "Every staff action, including refused attempts", audit
+        if kind == "dashboard":
+            # Imported on first use: the charts (pyqtgraph) need not slow the start-up.
+            from .dashboard_view import DashboardView
+
+            dashboard = DashboardView(db, worker, actor)
+            dashboard.open_account_requested.connect(self.open_account_id)
+            return "Dashboard", "Usage, failures, refunds and sales across all accounts", \
+                dashboard
+        if kind == "finance":
+            from .finance_report_view import FinanceReportView
+
+            return ("Finance report", "Credits granted, purchased, used, refunded and "
+                    "expired per month, reconciled", FinanceReportView(db, worker, actor))
         raise ValueError(f"unknown work list {kind!r}")
 
     def _add_tab(self, widget: QWidget, title: str, tooltip: str) -> None:

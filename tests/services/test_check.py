@@ -10,7 +10,9 @@ Some rules are also held by a database constraint (a CHECK, a foreign key, a
 unique key). The corruption lifts that constraint first, inside the transaction:
 PostgreSQL drops it (transactional DDL, undone by the rollback); SQLite ignores
 CHECKs and defers foreign keys for the connection, and rebuilds a table without
-its unique key.
+its unique key. A corruption of the charges or refunds derives the usage rollups from
+them again (``resync_rollups``), so that only the rule aimed at breaks; the rollup
+rules have corruptions of their own.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from credits_desktop.services.check import CheckReport, check_database, check_se
 from credits_desktop.services.periods import roll_periods
 from credits_desktop.services.refunds import RefundItem, refund_charges
 from credits_desktop.services.reversals import reverse
+from credits_desktop.services.rollups import IdRange, backfill_statements
 from credits_desktop.store.database import Database
 from credits_desktop.store.engine import make_engine
 
@@ -244,6 +247,9 @@ class Corruption:
     statements: Statements
     # Constraints that would refuse the corruption, lifted first ("table.constraint").
     lift: tuple[str, ...] = ()
+    # The corruption changes charges or refunds: derive the usage rollups from them again,
+    # so that only the rule aimed at breaks (the rollup rules have corruptions of their own).
+    resync_rollups: bool = False
 
 
 def _move_purchase_entry_to_other_grant(i: Ids) -> list[str]:
@@ -351,17 +357,22 @@ CORRUPTIONS = [
                           f"WHERE id = {i.purchase_entry}"]),
     Corruption("charge-ledger", frozenset({ck.CHARGE_LEDGER}),
                lambda i: [f"UPDATE usage_charges SET credits = credits + 1 "
-                          f"WHERE id = {i.c4_succeeded}"]),
+                          f"WHERE id = {i.c4_succeeded}"],
+               resync_rollups=True),
     Corruption("charge-account", frozenset({ck.CHARGE_ACCOUNT}),
                lambda i: [f"UPDATE usage_charges SET account_id = {i.other} "
-                          f"WHERE id = {i.c4_succeeded}"]),
+                          f"WHERE id = {i.c4_succeeded}"],
+               resync_rollups=True),
     Corruption("refunded-twice", frozenset({ck.REFUNDED_TWICE}), _second_refund_operation),
     Corruption("refunded-twice-rows", frozenset({ck.REFUNDED_TWICE}), _duplicate_refund_row,
-               lift=("refunds.uq_refunds_charge_id",)),
-    Corruption("refund-above-cost", frozenset({ck.REFUND_ABOVE_COST}), _refund_above_cost),
+               lift=("refunds.uq_refunds_charge_id",),
+               resync_rollups=True),
+    Corruption("refund-above-cost", frozenset({ck.REFUND_ABOVE_COST}), _refund_above_cost,
+               resync_rollups=True),
     Corruption("refund-ledger", frozenset({ck.REFUND_LEDGER}),
                lambda i: [f"UPDATE refunds SET credits = credits - 1 "
-                          f"WHERE id = {i.c1_refund}"]),
+                          f"WHERE id = {i.c1_refund}"],
+               resync_rollups=True),
     Corruption("unrecorded", frozenset({ck.UNRECORDED}),
                lambda i: [f"UPDATE ledger_entries SET kind = 'adjustment' "
                           f"WHERE id = {i.purchase_entry}"]),
@@ -390,6 +401,26 @@ CORRUPTIONS = [
     Corruption("own-approval", frozenset({ck.OWN_APPROVAL}),
                lambda i: ["UPDATE approval_requests SET decided_by = requested_by"],
                lift=("approval_requests.ck_approval_requests_not_own_request",)),
+    # The rollups: a figure changed, a row lost, a row made up.
+    Corruption("rollup-account", frozenset({ck.ROLLUP_ACCOUNT}),
+               lambda i: [f"UPDATE usage_daily_account SET credits = credits + 1 "
+                          f"WHERE account_id = {i.account} AND day = (SELECT min(day) FROM "
+                          f"usage_daily_account WHERE account_id = {i.account})"]),
+    Corruption("rollup-account-row-lost", frozenset({ck.ROLLUP_ACCOUNT}),
+               lambda i: [f"DELETE FROM usage_daily_account WHERE account_id = {i.account} "
+                          f"AND day = (SELECT max(day) FROM usage_daily_account "
+                          f"WHERE account_id = {i.account})"]),
+    Corruption("rollup-daily", frozenset({ck.ROLLUP_DAILY}),
+               lambda i: ["UPDATE usage_daily SET failed = failed + 1, "
+                          "refunded_credits = refunded_credits - 2 "
+                          "WHERE day = (SELECT min(day) FROM usage_daily)"]),
+    Corruption("rollup-daily-row-made-up", frozenset({ck.ROLLUP_DAILY}),
+               lambda i: ["INSERT INTO usage_daily (day, feature_code, model, plan_code, "
+                          "charges, credits, failed, failed_credits, refunded_credits) "
+                          "VALUES ('2026-01-02', 'ad_image', '', 'starter', 1, 10, 0, 0, 0)"]),
+    Corruption("rollup-refunds", frozenset({ck.ROLLUP_REFUNDS}),
+               lambda i: ["UPDATE refunds_daily SET refunds = refunds + 1 "
+                          "WHERE day = (SELECT max(day) FROM refunds_daily)"]),
 ]
 
 
@@ -411,10 +442,25 @@ def corrupted(healthy: Healthy, corruption: Corruption | None = None,
             for statement in [*(corruption.statements(healthy.ids) if corruption else ()),
                               *statements]:
                 session.execute(text(statement))
+            if corruption is not None and corruption.resync_rollups:
+                resync_rollups(session)
             yield session
             session.rollback()
     finally:
         engine.dispose()
+
+
+def resync_rollups(session: Session) -> None:
+    """Derive the usage rollups from the (corrupted) charges and refunds again."""
+    dialect = session.get_bind().dialect.name
+    for table in ("usage_daily_account", "usage_daily", "refunds_daily"):
+        session.execute(text(f"DELETE FROM {table}"))
+    last = {name: int(session.scalar(text(f"SELECT COALESCE(MAX(id), 0) FROM {table}")) or 0)
+            for name, table in (("charges", "usage_charges"), ("refunds", "refunds"),
+                                ("reversals", "reversals"))}
+    for statement in backfill_statements(
+            dialect, **{name: IdRange(0, hi) for name, hi in last.items()}):
+        session.execute(statement)
 
 
 def lift_constraint(session: Session, lifted: str) -> None:

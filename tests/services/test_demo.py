@@ -42,6 +42,12 @@ from credits_desktop.store.schema import upgrade
 NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
 START = datetime(2025, 12, 15, 12, 0, tzinfo=UTC)  # NOW minus the 3 months
 SIZE: dict[str, Any] = {"accounts": 40, "months": 3, "seed": 7, "now": NOW}
+# The usage rollup tables, with the order of their keys.
+ROLLUPS = {
+    "usage_daily_account": "account_id, day, feature_code",
+    "usage_daily": "day, feature_code, model, plan_code",
+    "refunds_daily": "day, feature_code, plan_code",
+}
 
 
 def rows(db: Database, sql: str, **params: object) -> list[tuple[Any, ...]]:
@@ -152,6 +158,10 @@ def test_same_seed_and_time_give_identical_data(pair: Pair) -> None:
         first = rows(pair.first, f"SELECT * FROM {table} ORDER BY id")
         assert first, table
         assert first == rows(pair.second, f"SELECT * FROM {table} ORDER BY id"), table
+    for table, order in ROLLUPS.items():
+        first = rows(pair.first, f"SELECT * FROM {table} ORDER BY {order}")
+        assert first, table
+        assert first == rows(pair.second, f"SELECT * FROM {table} ORDER BY {order}"), table
 
 
 def test_staff_of_every_role(pair: Pair) -> None:
@@ -463,6 +473,11 @@ def test_the_services_would_have_written_the_same_rows(db_url: str, replay_url: 
             shown = ", ".join(c for c in columns if c != "change_seq")
             sql = f"SELECT {shown} FROM {table} ORDER BY id"
             assert rows(target, sql) == rows(demo, sql), table
+        # The usage rollups: built set-based by the demo, kept row by row by the services.
+        for table, order in ROLLUPS.items():
+            sql = f"SELECT * FROM {table} ORDER BY {order}"
+            assert rows(target, sql) == rows(demo, sql), table
+            assert rows(demo, sql), table
         audit = ("SELECT operation_id, at, actor_id, action, outcome, account_id, detail "
                  "FROM audit_events WHERE operation_id IS NOT NULL ORDER BY operation_id")
         assert rows(target, audit) == rows(demo, audit)
@@ -487,7 +502,7 @@ def test_an_exception_from_progress_cancels_and_keeps_nothing(db_url: str) -> No
     try:
         with pytest.raises(KeyboardInterrupt):
             generate_demo(db, accounts=150, months=1, now=NOW, progress=cancel)
-        for table in COLUMNS:
+        for table in (*COLUMNS, *ROLLUPS):
             assert one(db, f"SELECT count(*) FROM {table}") == 0, table
         # The staff and catalogue stay; a second attempt goes through.
         assert generate_demo(db, accounts=3, months=1, now=NOW).accounts == 3

@@ -16,7 +16,8 @@ with which error type) must be what the model predicts. After every step
 (``CreditsMachine.agrees``) the database must hold exactly the model's grants, each one's
 remaining equal to its ledger sum, the model's cached and live balances per account, its
 refunds, requests and periods; the ledger must only have grown, each entry signed by the
-right actor; and ``queries.account_summary`` must show the live balances. At the end of
+right actor; ``queries.account_summary`` must show the live balances; and the usage
+rollups must equal the sums of the charges, refunds and reversals row for row. At the end of
 each example ``check.check_database`` must find nothing wrong (it costs ~25 ms, too much
 for every step).
 
@@ -100,6 +101,7 @@ from .model import (
     Refused,
     period_at,
 )
+from .test_rollups import assert_rollups_exact
 
 NO_SUCH_ID = 987_654
 # How often each operation ended which way, printed after the run (pytest -s) to show
@@ -762,6 +764,9 @@ class CreditsMachine(RuleBasedStateMachine):
         assert [tuple(r) for r in db["requests"]] == sorted(
             (r.db_id, r.status) for r in model.requests
         )
+
+        # The usage rollups: row for row the sums of the charges, refunds and reversals.
+        assert_rollups_exact(self.db)
 
         # The screens' own summary: of the account this step acted on, else of each
         # account in turn (after a time step: expired, not yet rolled). All at the end.

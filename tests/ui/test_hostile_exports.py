@@ -5,7 +5,7 @@ folder that does not exist, a folder itself, a path under a file (which stops ro
 too, unlike permissions), a name in any script. Each must give a plain
 :class:`ExportFailed` and leave no file behind, or write the file whole. Text cells
 that a spreadsheet would run as a formula must be neutralised; that part is pinned by
-``xfail(strict=True)`` tests until ui/exports.py (owned elsewhere) does it.
+tests that guard the fix in ui/exports.py.
 """
 
 from __future__ import annotations
@@ -57,10 +57,6 @@ def test_an_export_takes_a_unicode_path(tmp_path: Path) -> None:
     assert [p.name for p in folder.iterdir()] == ["données 🚀.csv"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ui/exports.py write_csv writes text cells as they are: an account name starting "
-    "with = + - @ (the dashboard's top accounts) becomes a live formula (owned "
-    "elsewhere; reported)"))
 def test_csv_text_cells_never_start_a_formula(tmp_path: Path) -> None:
     written = write_csv(tmp_path / "top.csv", HEADER, [[name, 1] for name in FORMULAS])
     with written.open(encoding="utf-8", newline="") as handle:
@@ -68,9 +64,6 @@ def test_csv_text_cells_never_start_a_formula(tmp_path: Path) -> None:
             assert not row[0].startswith(("=", "+", "-", "@")), row
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ui/exports.py write_xlsx stores a text cell starting with '=' as a formula "
-    "(openpyxl's rule): the workbook would run it (owned elsewhere; reported)"))
 def test_xlsx_text_cells_are_never_formulas(tmp_path: Path) -> None:
     written = write_xlsx(tmp_path / "report.xlsx",
                          [Sheet("Report", HEADER, [[name, 1] for name in FORMULAS])])

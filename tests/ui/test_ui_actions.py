@@ -177,9 +177,13 @@ def test_work_lists_open_as_tabs_and_lead_to_accounts(
     assert isinstance(window.tabs.currentWidget(), ApprovalsView)
     window.audit_action.trigger()
     assert isinstance(window.tabs.currentWidget(), AuditView)
+    window.dashboard_action.trigger()
+    assert type(window.tabs.currentWidget()).__name__ == "DashboardView"
+    window.finance_action.trigger()
+    assert type(window.tabs.currentWidget()).__name__ == "FinanceReportView"
     # Opening a list again switches to its tab instead of adding one.
     window.failures_action.trigger()
-    assert window.tabs.currentWidget() is failures and window.tabs.count() == 3
+    assert window.tabs.currentWidget() is failures and window.tabs.count() == 5
     failures.open_account_requested.emit(world.account_id)
     detail = window.current_detail()
     assert detail is not None and detail.account_id == world.account_id

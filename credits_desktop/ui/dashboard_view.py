@@ -1,0 +1,1263 @@
+"""The managers' dashboard over all accounts: usage, failures, refunds, purchases, top accounts.
+
+:class:`DashboardView` (a tab of the main window) has filters (plan, a range preset or a
+custom range of UTC days, days / weeks / months), headline tiles that set each figure of
+the chosen period beside the previous period's (``services.dashboard.previous_range``),
+five charts (usage per feature as stacked bars, each feature's share, the failed rate per
+feature or per model of one feature, refunds and purchases over time) and the accounts
+that used the most credits (double-click or Enter opens one: ``open_account_requested``).
+
+The figures arrive as four worker jobs run at once (``usage_overview``,
+``purchases_overview``, ``active_accounts``, ``top_accounts``): the charts come from the
+small rollups and show first; the active accounts and then the top accounts table, which
+read the per-account rollup, follow. A newer request discards the jobs of an older one,
+and changing only the granularity keeps the accounts figures, which do not depend on it.
+
+Every chart exports as PNG and SVG, with its data as CSV; the accounts table exports as
+CSV. Pictures are drawn on the GUI thread; files are written on the worker
+(``ui.exports``). Exports need the export permission (not support's).
+
+Days are UTC calendar days (the rollups count by them); the charts say so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any, Final
+
+import pyqtgraph as pg
+from PySide6.QtCore import QDate, QEvent, QModelIndex, QPointF, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QColor, QShowEvent
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDateEdit,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from credits_desktop.domain.permissions import Action, Verdict
+from credits_desktop.services.catalog import PlanChoice, list_plans
+from credits_desktop.services.dashboard import (
+    Bucket,
+    Change,
+    DateRange,
+    Granularity,
+    PurchasesOverview,
+    RateChange,
+    TopAccount,
+    UsageOverview,
+    active_accounts,
+    add_months,
+    check_range,
+    previous_range,
+    purchases_overview,
+    top_accounts,
+    usage_overview,
+)
+from credits_desktop.services.errors import CreditsDeskError
+from credits_desktop.services.operations import Actor
+from credits_desktop.store.database import Database
+
+from . import formatting as fmt
+from .account_detail import CopyableTable
+from .charts_common import (
+    BarSeries,
+    CreditAxis,
+    HoverTip,
+    StackedBars,
+    apply_palette,
+    configure,
+    render_png,
+    render_svg,
+    series_color,
+)
+from .exports import Cell, write_bytes, write_csv
+from .role_gate import role_decision
+from .table_models import AnyIndex, RowsModel
+from .workers import Job, Worker
+
+__all__ = [
+    "CHARTS",
+    "GRANULARITIES",
+    "PRESETS",
+    "DashboardQuery",
+    "DashboardView",
+    "TopAccountsModel",
+    "preset_range",
+]
+
+PRESETS: Final = ("This month", "Last month", "Last 90 days", "Last 12 months", "Custom range")
+THIS_MONTH, LAST_MONTH, LAST_90_DAYS, LAST_12_MONTHS, CUSTOM = range(5)
+GRANULARITIES: Final = (("Days", Granularity.DAY), ("Weeks", Granularity.WEEK),
+                        ("Months", Granularity.MONTH))
+# (key, tab title, accessible name)
+CHARTS: Final = (
+    ("usage", "Usage per feature", "Credits used per feature over time"),
+    ("share", "Share per feature", "Share of credits used per feature"),
+    ("failed", "Failed rate", "Failed-generation rate over time"),
+    ("refunds", "Refunds", "Credits refunded over time"),
+    ("purchases", "Purchases", "Purchased credits sold over time"),
+)
+FILTER_DELAY_MS: Final = 150
+MAX_TICKS: Final = 12
+ERROR_STYLE = "color: #58151c;"
+NOTICE_STYLE = "color: #1b5e20;"
+UP, DOWN = "▲", "▼"
+
+
+def preset_range(preset: int, today: date, first: date | None = None,
+                 last: date | None = None) -> DateRange:
+    """The UTC days a preset covers, ``today`` included; CUSTOM uses ``first``..``last``
+    (both included) and raises InvalidInput when they make no range."""
+    month = today.replace(day=1)
+    tomorrow = today + timedelta(days=1)
+    if preset == THIS_MONTH:
+        return DateRange(month, tomorrow)
+    if preset == LAST_MONTH:
+        return DateRange(add_months(month, -1), month)
+    if preset == LAST_90_DAYS:
+        return DateRange(today - timedelta(days=89), tomorrow)
+    if preset == LAST_12_MONTHS:
+        return DateRange(add_months(month, -11), tomorrow)
+    assert first is not None and last is not None
+    return check_range(first, last + timedelta(days=1))
+
+
+@dataclass(frozen=True)
+class DashboardQuery:
+    range: DateRange
+    granularity: Granularity
+    plan_code: str | None
+
+    @property
+    def accounts_key(self) -> tuple[DateRange, str | None]:
+        """What the accounts figures depend on (not the granularity)."""
+        return self.range, self.plan_code
+
+
+# -- small formatting helpers -------------------------------------------------------------
+
+
+def _percent(value: float | None, digits: int = 1) -> str:
+    return fmt.NOTHING if value is None else f"{value * 100:.{digits}f}%"
+
+
+def _change_text(change: Change) -> str:
+    if change.delta == 0:
+        return "no change"
+    arrow = UP if change.delta > 0 else DOWN
+    ratio = "" if change.ratio is None else f" ({change.ratio * 100:+.1f}%)"
+    return f"{arrow} {change.delta:+,}{ratio}"
+
+
+def _rate_change_text(change: RateChange) -> str:
+    if change.delta is None:
+        return fmt.NOTHING
+    if round(change.delta * 1000) == 0:
+        return "no change"
+    arrow = UP if change.delta > 0 else DOWN
+    return f"{arrow} {change.delta * 100:+.1f} points"
+
+
+def _count(n: int, noun: str) -> str:
+    """"1 charge", "12 charges"."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+def _bucket_cells(bucket: Bucket) -> list[Cell]:
+    return [bucket.start.isoformat(), bucket.last.isoformat()]
+
+
+class _PercentAxis(pg.AxisItem):  # type: ignore[misc]
+    """A value axis in percent: "12.5%"."""
+
+    def __init__(self, orientation: str) -> None:
+        super().__init__(orientation)
+        self.enableAutoSIPrefix(False)
+
+    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        digits = 0 if spacing >= 1 else 1
+        return [f"{v * scale:.{digits}f}%" for v in values]
+
+
+# -- one chart ----------------------------------------------------------------------------
+
+
+class _Chart(QWidget):
+    """One chart: a plot with its legend in a row of its own below (it never hides a
+    bar), a hover tooltip, and the figures behind it (for CSV). Built from
+    :mod:`charts_common`, like the account's charts, so both look and export alike.
+
+    Categories (the buckets, or the features of the share chart) sit at 0..n-1.
+    """
+
+    def __init__(self, key: str, accessible: str, *, percent: bool = False,
+                 horizontal: bool = False, stacked: bool = False,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.key = key
+        self.title = accessible
+        self.horizontal = horizontal
+        self.canvas = pg.GraphicsLayoutWidget()
+        self.canvas.setObjectName(f"{key}Chart")
+        self.canvas.setAccessibleName(accessible)
+        self.canvas.horizontalScrollBar().setAccessibleName(f"{accessible}, sideways scroll")
+        self.canvas.verticalScrollBar().setAccessibleName(f"{accessible}, vertical scroll")
+        self.canvas.setMinimumHeight(240)
+        side = "bottom" if horizontal else "left"
+        value_axis = _PercentAxis(side) if percent else CreditAxis(side)
+        self.plot = self.canvas.addPlot(row=0, col=0, axisItems={side: value_axis})
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.showGrid(x=horizontal, y=not horizontal, alpha=0.25)
+        self.legend = pg.LegendItem(colCount=4)
+        self.canvas.addItem(self.legend, row=1, col=0)
+        self.bars = StackedBars(self.plot, self.legend, parent=self) if stacked else None
+        self.tip = HoverTip(self.canvas, self.plot, self._text_at, parent=self)
+        self.describe: Callable[[float, float], str] = lambda x, y: ""
+        self.header: list[str] = []
+        self.rows: list[list[Cell]] = []
+        self._items: list[Any] = []
+        self._heading = ""
+        self._value_label = ""
+        self._foreground = QColor("black")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.canvas)
+        self.follow_palette()
+
+    # -- drawing ------------------------------------------------------------------------
+
+    def follow_palette(self) -> None:
+        colors = apply_palette(self.canvas, self.palette(), [self.plot])
+        self._foreground = colors.foreground
+        self.legend.setLabelTextColor(colors.foreground)
+        self._label()
+
+    def _label(self) -> None:
+        colour = self._foreground.name()
+        self.plot.setTitle(self._heading, color=colour, size="11pt")
+        self.plot.setLabel("bottom" if self.horizontal else "left", self._value_label,
+                           color=colour)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self.follow_palette()
+
+    def reset(self, heading: str, value_label: str, *, legend_columns: int = 4) -> None:
+        """Take away what was drawn (the stacked bars are replaced by set_data)."""
+        for item in self._items:
+            self.plot.removeItem(item)
+            self.legend.removeItem(item)
+        self._items = []
+        self.legend.setColumnCount(legend_columns)
+        self._heading = heading
+        self._value_label = value_label
+        self._label()
+        self.header, self.rows = [], []
+
+    def set_category_ticks(self, labels: Sequence[str]) -> None:
+        """Label the categories at 0..n-1, at most MAX_TICKS of them on a long axis."""
+        step = max(1, math.ceil(len(labels) / MAX_TICKS))
+        ticks = [(float(i), label) for i, label in enumerate(labels) if i % step == 0]
+        if self.horizontal:
+            self.plot.getAxis("left").setTicks([ticks, []])
+            self.plot.setYRange(-0.6, max(len(labels), 1) - 0.4, padding=0)
+        else:
+            self.plot.getAxis("bottom").setTicks([ticks, []])
+            self.plot.setXRange(-0.6, max(len(labels), 1) - 0.4, padding=0)
+
+    def fit_values(self, top: float) -> None:
+        """Show values from 0 to a little above ``top``."""
+        if self.horizontal:
+            self.plot.setXRange(0, top * 1.05 if top > 0 else 1, padding=0)
+        else:
+            self.plot.setYRange(0, top * 1.08 if top > 0 else 1, padding=0)
+
+    def set_stacked(self, series: Sequence[BarSeries]) -> None:
+        assert self.bars is not None
+        count = len(series[0].values) if series else 0
+        self.bars.set_data([i - 0.5 for i in range(count)], [1.0] * count, series)
+
+    def add_bars(self, name: str, values: Sequence[float],
+                 colour: QColor | Sequence[QColor]) -> None:
+        """Bars at 0..n-1: one colour (a series, in the legend) or one per bar."""
+        if not values:
+            return  # pyqtgraph 0.14 fails on an empty list of pens
+        positions = list(range(len(values)))
+        single = isinstance(colour, QColor)
+        colours = [colour] * len(values) if isinstance(colour, QColor) else list(colour)
+        look: dict[str, Any] = {"brushes": [pg.mkBrush(c) for c in colours],
+                                "pens": [pg.mkPen(c.darker(130)) for c in colours]}
+        if self.horizontal:
+            bars = pg.BarGraphItem(x0=0, y=positions, width=list(values), height=0.7, **look)
+        else:
+            bars = pg.BarGraphItem(x=positions, height=list(values), width=0.8, **look)
+        self.plot.addItem(bars)
+        self._items.append(bars)
+        if single:
+            self.legend.addItem(bars, name)
+
+    def add_line(self, name: str, values: Sequence[float | None], colour: QColor) -> None:
+        ys = [math.nan if v is None else v for v in values]
+        # A dot per point while they can be told apart (and lone points show at all).
+        dots: dict[str, Any] = {"symbol": "o", "symbolSize": 5,
+                                "symbolBrush": pg.mkBrush(colour),
+                                "symbolPen": pg.mkPen(colour)} if len(ys) <= 62 else {}
+        line = pg.PlotDataItem(list(range(len(ys))), ys, pen=pg.mkPen(colour, width=2),
+                               connect="finite", **dots)
+        self.plot.addItem(line)
+        self.legend.addItem(line, name)
+        self._items.append(line)
+
+    def note_empty(self, text: str) -> None:
+        label = pg.TextItem(text, color=self._foreground, anchor=(0.5, 0.5))
+        self.plot.addItem(label)
+        label.setPos(0, 0.5)
+        self._items.append(label)
+
+    # -- hover ---------------------------------------------------------------------------
+
+    def _text_at(self, x: float, y: float) -> str:
+        return self.describe(x, y)
+
+    @property
+    def hover_text(self) -> str:
+        return self.tip.text
+
+    def hover_at(self, x: float, y: float = 0.0) -> str:
+        """Hover the mouse over data position (x, y) of the shown chart; the tooltip."""
+        self.tip.show_at(self.plot.vb.mapViewToScene(QPointF(x, y)))
+        return self.tip.text
+
+    # -- export --------------------------------------------------------------------------
+
+    def png(self) -> bytes:
+        return render_png(self.canvas.ci)
+
+    def svg(self) -> bytes:
+        return render_svg(self.canvas.ci)
+
+
+# -- headline tiles -----------------------------------------------------------------------
+
+
+class _Tile(QFrame):
+    """A headline figure: title, value for the period, previous period and the change."""
+
+    def __init__(self, key: str, title: str, meaning: str,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(f"tile_{key}")
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.setStyleSheet(
+            f"#tile_{key} {{ border: 1px solid palette(mid); border-radius: 6px; }}")
+        self.setToolTip(meaning)
+        self.title = QLabel(title)
+        self.title.setEnabled(False)
+        self.value = QLabel(fmt.NOTHING)
+        self.value.setObjectName(f"tileValue_{key}")
+        self.value.setAccessibleName(title)
+        font = self.value.font()
+        font.setPointSizeF(font.pointSizeF() * 1.6)
+        font.setBold(True)
+        self.value.setFont(font)
+        self.value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.previous = QLabel("")
+        self.previous.setObjectName(f"tilePrevious_{key}")
+        self.previous.setAccessibleName(f"{title}, previous period")
+        self.change = QLabel("")
+        self.change.setObjectName(f"tileChange_{key}")
+        self.change.setAccessibleName(f"{title}, change")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        layout.setSpacing(2)
+        layout.addWidget(self.title)
+        layout.addWidget(self.value)
+        layout.addWidget(self.previous)
+        layout.addWidget(self.change)
+
+    def show_figure(self, value: str, previous: str, change: str, tip: str) -> None:
+        self.value.setText(value)
+        self.previous.setText(f"previous period: {previous}")
+        self.change.setText(change)
+        self.value.setToolTip(tip)
+
+    def show_waiting(self) -> None:
+        self.value.setText("…")
+
+
+# -- the top accounts table -----------------------------------------------------------------
+
+
+class TopAccountsModel(RowsModel):
+    """The accounts that used the most credits in the range, most first."""
+
+    COLUMNS = (
+        ("#", "Rank by credits used"),
+        ("Account", "The customer account"),
+        ("Plan", "The plan the account is on now"),
+        ("Credits used", "Credits charged in the range, failed generations included"),
+        ("Refunded", "Credits refunded so far for those charges"),
+        ("Net used", "Credits used less refunded"),
+        ("Charges", "Uses of AI features in the range"),
+        ("Failed", "Failed generations in the range"),
+        ("Failed rate", "Failed generations / charges"),
+    )
+    NUMERIC = frozenset({0, 3, 4, 5, 6, 7, 8})
+
+    def set_accounts(self, accounts: Sequence[TopAccount]) -> None:
+        self.beginResetModel()
+        self._rows = list(enumerate(accounts, start=1))
+        self.endResetModel()
+
+    def account_at(self, row: int) -> TopAccount:
+        return self._rows[row][1]  # type: ignore[no-any-return]
+
+    def row_key(self, row: Any) -> object:
+        return row[1].account_id
+
+    def values(self, row: Any) -> list[Cell]:
+        rank, a = row
+        rate = None if a.charges == 0 else a.failed / a.charges
+        return [rank, f"{a.name} (#{a.account_id})", a.plan_name, a.credits,
+                a.refunded_credits, a.net_credits, a.charges, a.failed, rate]
+
+    def display(self, row: Any, column: int) -> str | None:
+        value = self.values(row)[column]
+        if column == 8:
+            return _percent(value if isinstance(value, float) else None)
+        if isinstance(value, int):
+            return fmt.credits_text(value)
+        return None if value is None else str(value)
+
+    def tooltip(self, row: Any, column: int) -> str | None:
+        a: TopAccount = row[1]
+        return f"{a.name}, account #{a.account_id}: double-click or press Enter to open it"
+
+    def csv_table(self) -> tuple[list[str], list[list[Cell]]]:
+        header = ["Rank", "Account id", "Account", "Plan", "Credits used", "Refunded",
+                  "Net used", "Charges", "Failed", "Failed rate"]
+        rows: list[list[Cell]] = []
+        for rank, a in self._rows:
+            rate = None if a.charges == 0 else round(a.failed / a.charges, 6)
+            rows.append([rank, a.account_id, a.name, a.plan_name, a.credits,
+                         a.refunded_credits, a.net_credits, a.charges, a.failed, rate])
+        return header, rows
+
+
+# -- the view ------------------------------------------------------------------------------
+
+
+class DashboardView(QWidget):
+    """The dashboard (see the module docstring). Reads on first show or :meth:`refresh`."""
+
+    open_account_requested = Signal(int)
+    # Every part of the latest request has arrived (or failed).
+    loaded = Signal()
+    # An export finished: the path written; or why it failed, in a sentence.
+    exported = Signal(str)
+    export_failed = Signal(str)
+
+    def __init__(self, db: Database, worker: Worker, actor: Actor,
+                 parent: QWidget | None = None, *, today: date | None = None) -> None:
+        super().__init__(parent)
+        configure()
+        self.setObjectName("dashboardView")
+        self._db = db
+        self._worker = worker
+        self._actor = actor
+        self._today = today
+        self._jobs: dict[str, Job] = {}
+        self._plans_job: Job | None = None
+        self._started = False
+        self._accounts_key: tuple[DateRange, str | None] | None = None
+        self._export_jobs: list[Job] = []
+        self._failure: str | None = None
+        # Charts whose figures arrived after they were last drawn.
+        self._stale: set[str] = set()
+        # The account figures to read once the usage has arrived: (start, end, plan).
+        self._accounts_waiting: tuple[date, date, str | None] | None = None
+        self.usage: UsageOverview | None = None
+        self.purchases: PurchasesOverview | None = None
+        self.active: Change | None = None
+        self.top: tuple[TopAccount, ...] | None = None
+        self.query: DashboardQuery | None = None
+        export = role_decision(actor, Action.EXPORT)
+        self._may_export = export.verdict is not Verdict.DENY
+        self._export_refusal = export.reason
+
+        self._build_filters()
+        self._build_tiles()
+        self._build_charts()
+        self._build_table()
+
+        self.status = QLabel("")
+        self.status.setObjectName("dashboardStatus")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(FILTER_DELAY_MS)
+        self._timer.timeout.connect(self._request)
+
+        lower = QWidget()
+        lower_layout = QVBoxLayout(lower)
+        lower_layout.setContentsMargins(0, 0, 0, 0)
+        heading = QHBoxLayout()
+        self.top_heading = QLabel("Top accounts by credits used")
+        heading.addWidget(self.top_heading, 1)
+        heading.addWidget(self.export_table_button)
+        lower_layout.addLayout(heading)
+        lower_layout.addWidget(self.table, 1)
+        upper = QWidget()
+        upper_layout = QVBoxLayout(upper)
+        upper_layout.setContentsMargins(0, 0, 0, 0)
+        upper_layout.addWidget(self.charts, 1)
+        chart_actions = QHBoxLayout()
+        chart_actions.addWidget(self.breakdown_label)
+        chart_actions.addWidget(self.breakdown)
+        chart_actions.addStretch(1)
+        chart_actions.addWidget(self.export_png_button)
+        chart_actions.addWidget(self.export_svg_button)
+        chart_actions.addWidget(self.export_data_button)
+        upper_layout.addLayout(chart_actions)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("dashboardSplitter")
+        self.splitter.addWidget(upper)
+        self.splitter.addWidget(lower)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addLayout(self._filters)
+        layout.addWidget(self.status)
+        layout.addLayout(self._tiles)
+        layout.addWidget(self.splitter, 1)
+        self._update_actions()
+
+    # -- building -----------------------------------------------------------------------
+
+    def _build_filters(self) -> None:
+        self.plan_filter = QComboBox()
+        self.plan_filter.setObjectName("dashboardPlan")
+        self.plan_filter.setAccessibleName("Plan filter")
+        self.plan_filter.setToolTip("Only accounts on this plan (usage and refunds: the plan "
+                                    "when the charge was made; purchases and accounts: the "
+                                    "plan now)")
+        self.plan_filter.addItem("All plans", None)
+        self.plan_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.plan_filter.currentIndexChanged.connect(self._filters_changed)
+
+        self.range_preset = QComboBox()
+        self.range_preset.setObjectName("dashboardRange")
+        self.range_preset.setAccessibleName("Dashboard period")
+        self.range_preset.setToolTip("The UTC days shown, compared with the period before")
+        self.range_preset.addItems(list(PRESETS))
+        self.range_preset.setCurrentIndex(LAST_90_DAYS)
+        self.range_preset.currentIndexChanged.connect(self._preset_changed)
+
+        today = self.today()
+        self.date_from = QDateEdit(QDate(today.year, today.month, 1))
+        self.date_from.setObjectName("dashboardFrom")
+        self.date_from.setAccessibleName("Dashboard from date")
+        self.date_from.setToolTip("First UTC day shown; choose \"Custom range\"")
+        self.date_to = QDateEdit(QDate(today.year, today.month, today.day))
+        self.date_to.setObjectName("dashboardTo")
+        self.date_to.setAccessibleName("Dashboard to date")
+        self.date_to.setToolTip("Last UTC day shown, included; choose \"Custom range\"")
+        for edit in (self.date_from, self.date_to):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd")
+            edit.setEnabled(False)
+            edit.dateChanged.connect(self._dates_changed)
+
+        self.granularity = QComboBox()
+        self.granularity.setObjectName("dashboardGranularity")
+        self.granularity.setAccessibleName("Chart granularity")
+        self.granularity.setToolTip("What one bar of the charts covers")
+        for title, value in GRANULARITIES:
+            self.granularity.addItem(title, value.value)
+        self.granularity.setCurrentIndex(1)
+        self.granularity.currentIndexChanged.connect(self._filters_changed)
+
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setObjectName("dashboardRefresh")
+        self.refresh_button.setAccessibleName("Refresh the dashboard")
+        self.refresh_button.setToolTip("Read every figure again")
+        self.refresh_button.clicked.connect(self.refresh)
+
+        self._filters = QHBoxLayout()
+        for text, widget in (("Plan:", self.plan_filter), ("Period:", self.range_preset)):
+            label = QLabel(text)
+            label.setBuddy(widget)
+            self._filters.addWidget(label)
+            self._filters.addWidget(widget)
+        self._filters.addWidget(self.date_from)
+        self._filters.addWidget(QLabel("to"))
+        self._filters.addWidget(self.date_to)
+        by = QLabel("By:")
+        by.setBuddy(self.granularity)
+        self._filters.addWidget(by)
+        self._filters.addWidget(self.granularity)
+        self._filters.addStretch(1)
+        self._filters.addWidget(self.refresh_button)
+
+    def _build_tiles(self) -> None:
+        self.tiles = {
+            "used": _Tile("used", "Credits used",
+                          "Credits charged for AI features, failed generations included"),
+            "refunded": _Tile("refunded", "Credits refunded",
+                              "Credits refunded in the period (by the day of the refund)"),
+            "purchased": _Tile("purchased", "Purchased credits sold",
+                               "Credits of the packages bought in the period"),
+            "active": _Tile("active", "Active accounts",
+                            "Accounts with at least one charge in the period"),
+            "failed": _Tile("failed", "Failed rate",
+                            "Failed generations / charges in the period"),
+        }
+        self._tiles = QGridLayout()
+        for column, tile in enumerate(self.tiles.values()):
+            self._tiles.addWidget(tile, 0, column)
+
+    def _build_charts(self) -> None:
+        self.charts = QTabWidget()
+        self.charts.setObjectName("dashboardCharts")
+        self.charts.setAccessibleName("Dashboard charts")
+        self.charts.tabBar().setAccessibleName("Choose a chart")
+        self.chart: dict[str, _Chart] = {}
+        for key, title, accessible in CHARTS:
+            chart = _Chart(key, accessible, percent=key == "failed",
+                           horizontal=key == "share", stacked=key == "usage")
+            self.chart[key] = chart
+            self.charts.addTab(chart, title)
+        self.charts.currentChanged.connect(self._update_actions)
+        self.charts.currentChanged.connect(self._draw_current)
+
+        self.breakdown_label = QLabel("Failed rate of:")
+        self.breakdown = QComboBox()
+        self.breakdown.setObjectName("failedBreakdown")
+        self.breakdown.setAccessibleName("Failed rate breakdown")
+        self.breakdown.setToolTip("Every feature, or the models of one feature")
+        self.breakdown.addItem("Every feature", None)
+        self.breakdown.currentIndexChanged.connect(self._breakdown_changed)
+        self.breakdown_label.setBuddy(self.breakdown)
+
+        self.export_png_button = QPushButton("Export PNG…")
+        self.export_png_button.setObjectName("exportChartPng")
+        self.export_png_button.setAccessibleName("Export the chart as a PNG image")
+        self.export_png_button.clicked.connect(lambda: self._ask_and_export("png"))
+        self.export_svg_button = QPushButton("Export SVG…")
+        self.export_svg_button.setObjectName("exportChartSvg")
+        self.export_svg_button.setAccessibleName("Export the chart as an SVG drawing")
+        self.export_svg_button.clicked.connect(lambda: self._ask_and_export("svg"))
+        self.export_data_button = QPushButton("Export data…")
+        self.export_data_button.setObjectName("exportChartData")
+        self.export_data_button.setAccessibleName("Export the chart's figures as CSV")
+        self.export_data_button.clicked.connect(lambda: self._ask_and_export("data"))
+
+    def _build_table(self) -> None:
+        self.top_model = TopAccountsModel(self)
+        self.table = CopyableTable()
+        self.table.setObjectName("topAccounts")
+        self.table.setAccessibleName("Top accounts by credits used")
+        self.table.setToolTip("The accounts that used the most credits in the period; "
+                              "double-click or press Enter to open one")
+        self.table.setModel(self.top_model)
+        self.table.setSelectionBehavior(CopyableTable.SelectionBehavior.SelectRows)
+        self.table.doubleClicked.connect(self._open_account)
+        self.table.enter_pressed.connect(self._open_account)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(False)
+        self.export_table_button = QPushButton("Export CSV…")
+        self.export_table_button.setObjectName("exportTopAccounts")
+        self.export_table_button.setAccessibleName("Export the top accounts as CSV")
+        self.export_table_button.clicked.connect(lambda: self._ask_and_export("table"))
+
+    # -- state -------------------------------------------------------------------------
+
+    def today(self) -> date:
+        """Today's UTC date (fixed by the ``today`` argument for tests)."""
+        return self._today or datetime.now(UTC).date()
+
+    @property
+    def is_loading(self) -> bool:
+        return bool(self._jobs) or self._accounts_waiting is not None
+
+    def current_query(self) -> DashboardQuery:
+        """What the filters ask for; InvalidInput when the custom range makes none."""
+        preset = self.range_preset.currentIndex()
+        first = self.date_from.date().toPython()
+        last = self.date_to.date().toPython()
+        assert isinstance(first, date) and isinstance(last, date)
+        rng = preset_range(preset, self.today(), first, last)
+        # Qt hands the enum back as its plain string value.
+        grain = Granularity(str(self.granularity.currentData()))
+        plan = self.plan_filter.currentData()
+        return DashboardQuery(rng, grain, plan if isinstance(plan, str) else None)
+
+    def set_custom_range(self, first: date, last: date) -> None:
+        """Choose a custom range of UTC days (``last`` included)."""
+        for edit, day in ((self.date_from, first), (self.date_to, last)):
+            edit.blockSignals(True)
+            edit.setDate(QDate(day.year, day.month, day.day))
+            edit.blockSignals(False)
+        if self.range_preset.currentIndex() == CUSTOM:
+            self._filters_changed()
+        else:
+            self.range_preset.setCurrentIndex(CUSTOM)
+
+    def set_plan(self, plan_code: str | None) -> bool:
+        """Choose a plan by code (None: all plans); False if the list lacks it."""
+        index = self.plan_filter.findData(plan_code)
+        if index < 0:
+            return False
+        self.plan_filter.setCurrentIndex(index)
+        return True
+
+    def set_granularity(self, granularity: Granularity) -> None:
+        self.granularity.setCurrentIndex(self.granularity.findData(granularity.value))
+
+    # -- reading -----------------------------------------------------------------------
+
+    @Slot()
+    def refresh(self) -> None:
+        """Read the plans and every figure again."""
+        self._started = True
+        self._load_plans()
+        self._accounts_key = None
+        self._timer.stop()
+        self._request()
+
+    def shutdown(self) -> None:
+        """The tab closes: results on their way are not wanted."""
+        self._timer.stop()
+        self._accounts_waiting = None
+        for job in self._jobs.values():
+            job.discard()
+        self._jobs.clear()
+        if self._plans_job is not None:
+            self._plans_job.discard()
+            self._plans_job = None
+
+    def _load_plans(self) -> None:
+        if self._plans_job is not None:
+            self._plans_job.discard()
+        job = self._worker.submit(partial(list_plans, self._db))
+        job.succeeded.connect(self._plans_arrived)
+        job.finished.connect(lambda j=job: self._plans_done(j))
+        self._plans_job = job
+
+    def _plans_done(self, job: Job) -> None:
+        if self._plans_job is job:
+            self._plans_job = None
+
+    @Slot(object)
+    def _plans_arrived(self, plans: list[PlanChoice]) -> None:
+        chosen = self.plan_filter.currentData()
+        self.plan_filter.blockSignals(True)
+        self.plan_filter.clear()
+        self.plan_filter.addItem("All plans", None)
+        for plan in plans:
+            self.plan_filter.addItem(plan.name, plan.code)
+        index = self.plan_filter.findData(chosen)
+        self.plan_filter.setCurrentIndex(max(index, 0))
+        self.plan_filter.blockSignals(False)
+        if index < 0 and chosen is not None:
+            self._filters_changed()
+
+    @Slot()
+    def _filters_changed(self) -> None:
+        if self._started:
+            self._timer.start()
+
+    @Slot()
+    def _preset_changed(self) -> None:
+        custom = self.range_preset.currentIndex() == CUSTOM
+        self.date_from.setEnabled(custom)
+        self.date_to.setEnabled(custom)
+        self._filters_changed()
+
+    @Slot()
+    def _dates_changed(self) -> None:
+        if self.range_preset.currentIndex() == CUSTOM:
+            self._filters_changed()
+
+    @Slot()
+    def _request(self) -> None:
+        try:
+            query = self.current_query()
+        except CreditsDeskError as exc:
+            self._show_status(exc.message, error=True)
+            return
+        self.query = query
+        self._failure = None
+        for name in ("usage", "purchases"):
+            old = self._jobs.pop(name, None)
+            if old is not None:
+                old.discard()
+        start, end, plan = query.range.start, query.range.end, query.plan_code
+        self._submit("usage", partial(usage_overview, self._db, start=start, end=end,
+                                      granularity=query.granularity, plan_code=plan),
+                     self._usage_arrived)
+        self._submit("purchases", partial(purchases_overview, self._db, start=start, end=end,
+                                          granularity=query.granularity, plan_code=plan),
+                     self._purchases_arrived)
+        if self._accounts_key != query.accounts_key:
+            for name in ("active", "top"):
+                old = self._jobs.pop(name, None)
+                if old is not None:
+                    old.discard()
+            self._accounts_key = query.accounts_key
+            # Read once the charts' figures are in: on two cores, queries running beside
+            # the usage job would only slow the first picture down.
+            self._accounts_waiting = (start, end, plan)
+            self.top_heading.setText("Top accounts by credits used (loading…)")
+        for name, tile in self.tiles.items():
+            if name != "active" or self._accounts_waiting is not None:
+                tile.show_waiting()
+        self._show_status(f"Loading {query.range} (UTC)…")
+
+    def _submit(self, name: str, work: Callable[[], object],
+                arrived: Callable[[Any], None]) -> None:
+        job = self._worker.submit(work)
+        job.succeeded.connect(arrived)
+        job.failed.connect(lambda message, n=name: self._part_failed(n, message))
+        job.finished.connect(lambda j=job, n=name: self._part_done(n, j))
+        self._jobs[name] = job
+
+    def _start_accounts(self) -> None:
+        assert self._accounts_waiting is not None
+        start, end, plan = self._accounts_waiting
+        self._accounts_waiting = None
+        # Apart: the tile's quick count must not wait for the slow top list.
+        self._submit("active", partial(active_accounts, self._db, start=start, end=end,
+                                       plan_code=plan), self._active_arrived)
+        self._submit("top", partial(top_accounts, self._db, start=start, end=end,
+                                    plan_code=plan), self._top_arrived)
+
+    def _part_done(self, name: str, job: Job) -> None:
+        if self._jobs.get(name) is job:
+            del self._jobs[name]
+            if name == "usage" and self._accounts_waiting is not None:
+                self._start_accounts()
+        if not self._jobs:
+            if self._failure is None:
+                self._show_loaded()
+            self._update_actions()
+            self.loaded.emit()
+
+    def _part_failed(self, name: str, message: str) -> None:
+        if name in ("active", "top"):
+            self._accounts_key = None
+        self._failure = message
+        self._show_status(message, error=True)
+
+    def _show_status(self, text: str, *, error: bool = False) -> None:
+        self.status.setStyleSheet(ERROR_STYLE if error else "")
+        self.status.setText(text)
+
+    def _show_loaded(self) -> None:
+        if self.usage is None:
+            return
+        plan = self.plan_filter.currentText() if self.usage.plan_code else "all plans"
+        text = f"{self.usage.range} (UTC days), {plan}; compared with {self.usage.previous}."
+        if self.usage.incomplete:
+            # Loud: until the backfill finishes every usage figure here is short.
+            self._show_status(f"{text} Figures are incomplete. {self.usage.incomplete}",
+                              error=True)
+        else:
+            self._show_status(text)
+
+    # -- showing -----------------------------------------------------------------------
+
+    def _scope(self) -> str:
+        query = self.query
+        if query is None:
+            return ""
+        plan = self.plan_filter.currentText() if query.plan_code else "all plans"
+        return f"by {query.granularity.value}, {query.range} (UTC), {plan}"
+
+    @Slot(object)
+    def _usage_arrived(self, usage: UsageOverview) -> None:
+        self.usage = usage
+        prev = f"{usage.previous} (UTC)"
+        self.tiles["used"].show_figure(
+            fmt.credits_text(usage.used.current), fmt.credits_text(usage.used.previous),
+            _change_text(usage.used), f"{usage.charges.current:,} charges; before: {prev}")
+        self.tiles["refunded"].show_figure(
+            fmt.credits_text(usage.refunded.current), fmt.credits_text(usage.refunded.previous),
+            _change_text(usage.refunded), f"Previous period: {prev}")
+        rate = usage.failed_rate
+        self.tiles["failed"].show_figure(
+            _percent(rate.current), _percent(rate.previous), _rate_change_text(rate),
+            f"{rate.current_failed:,} failed of {rate.current_charges:,} charges; before: "
+            f"{rate.previous_failed:,} of {rate.previous_charges:,} ({prev})")
+        self._fill_breakdown(usage)
+        # Only the chart on show is drawn now; the others when their tab is opened
+        # (or exported): the first picture comes sooner.
+        self._stale.update(("usage", "share", "failed", "refunds"))
+        self._draw_current()
+
+    @Slot(object)
+    def _purchases_arrived(self, purchases: PurchasesOverview) -> None:
+        self.purchases = purchases
+        self.tiles["purchased"].show_figure(
+            fmt.credits_text(purchases.sold.current), fmt.credits_text(purchases.sold.previous),
+            _change_text(purchases.sold),
+            f"{purchases.count.current:,} packages bought; before: {purchases.count.previous:,}"
+            f" ({purchases.previous} UTC)")
+        self._stale.add("purchases")
+        self._draw_current()
+
+    @Slot(object)
+    def _active_arrived(self, active: Change) -> None:
+        self.active = active
+        before = previous_range(self._accounts_key[0]) if self._accounts_key else None
+        self.tiles["active"].show_figure(
+            fmt.credits_text(active.current), fmt.credits_text(active.previous),
+            _change_text(active), f"Previous period: {before} (UTC)")
+
+    @Slot(object)
+    def _top_arrived(self, top: tuple[TopAccount, ...]) -> None:
+        self.top = top
+        self.top_model.set_accounts(top)
+        span = self._accounts_key[0] if self._accounts_key else ""
+        self.top_heading.setText(f"Top {len(top)} accounts by credits used, {span} (UTC)")
+        self._update_actions()
+
+    def _colour(self, code: str) -> QColor:
+        """A feature's colour: by its place in the catalogue, as in the account charts."""
+        catalogue = [c for c, _ in self.usage.catalogue] if self.usage else []
+        return series_color(catalogue.index(code) if code in catalogue else len(catalogue))
+
+    def _draw_usage(self, usage: UsageOverview) -> None:
+        chart = self.chart["usage"]
+        chart.reset(f"Credits used per feature, {self._scope()}", "Credits")
+        chart.set_category_ticks([b.label for b in usage.buckets])
+        # Largest at the bottom of each stack, where it is easiest to read.
+        chart.set_stacked([BarSeries(f.code, f.name, f.series.credits, self._colour(f.code))
+                           for f in usage.features])
+        totals = [sum(f.series.credits[i] for f in usage.features)
+                  for i in range(len(usage.buckets))]
+        chart.fit_values(max(totals, default=0))
+        if not usage.features:
+            chart.note_empty("No usage in this period")
+        chart.header = ["Bucket start", "Bucket end (included)",
+                        *(f.name for f in usage.features), "Total"]
+        chart.rows = [
+            [*_bucket_cells(b), *(f.series.credits[i] for f in usage.features),
+             sum(f.series.credits[i] for f in usage.features)]
+            for i, b in enumerate(usage.buckets)
+        ]
+
+        def describe(x: float, _y: float) -> str:
+            i = round(x)
+            if not 0 <= i < len(usage.buckets):
+                return ""
+            lines = [usage.buckets[i].span_text]
+            total = 0
+            assert chart.bars is not None
+            for f in usage.features:
+                if not chart.bars.is_visible(f.code):
+                    continue
+                s = f.series
+                total += s.credits[i]
+                if s.charges[i]:
+                    lines.append(f"{f.name}: {s.credits[i]:,} credits "
+                                 f"({_count(s.charges[i], 'charge')}, {s.failed[i]:,} failed, "
+                                 f"{s.refunded_credits[i]:,} refunded)")
+            lines.append(f"Total shown: {total:,} credits")
+            return "\n".join(lines)
+
+        chart.describe = describe
+
+    def _draw_share(self, usage: UsageOverview) -> None:
+        chart = self.chart["share"]
+        chart.reset(f"Share of credits used per feature, {self._scope()}", "% of credits used")
+        shares = list(reversed(usage.shares()))  # the largest at the top
+        chart.set_category_ticks([s.name for s in shares])
+        chart.add_bars("Share", [s.share * 100 for s in shares],
+                       [self._colour(s.code) for s in shares])
+        chart.fit_values(max((s.share * 100 for s in shares), default=0))
+        if not shares:
+            chart.note_empty("No usage in this period")
+        chart.header = ["Feature", "Credits used", "Share"]
+        chart.rows = [[s.name, s.credits, round(s.share, 6)] for s in usage.shares()]
+
+        def describe(_x: float, y: float) -> str:
+            i = round(y)
+            if not 0 <= i < len(shares):
+                return ""
+            s = shares[i]
+            return (f"{s.name}: {s.credits:,} credits, {s.share * 100:.1f}% of the "
+                    f"{usage.used.current:,} credits used")
+
+        chart.describe = describe
+
+    def _fill_breakdown(self, usage: UsageOverview) -> None:
+        chosen = self.breakdown.currentData()
+        self.breakdown.blockSignals(True)
+        self.breakdown.clear()
+        self.breakdown.addItem("Every feature", None)
+        for feature in usage.features:
+            self.breakdown.addItem(f"Models of {feature.name}", feature.code)
+        self.breakdown.setCurrentIndex(max(self.breakdown.findData(chosen), 0))
+        self.breakdown.blockSignals(False)
+
+    def set_breakdown(self, feature_code: str | None) -> bool:
+        """Show the failed rate per feature (None) or per model of one feature."""
+        index = self.breakdown.findData(feature_code)
+        if index < 0:
+            return False
+        self.breakdown.setCurrentIndex(index)
+        self._breakdown_changed()
+        return True
+
+    @Slot()
+    def _breakdown_changed(self) -> None:
+        self._stale.add("failed")
+        self._draw_current()
+
+    @Slot()
+    def _draw_current(self) -> None:
+        self.ensure_drawn(CHARTS[self.charts.currentIndex()][0])
+
+    def ensure_drawn(self, key: str) -> None:
+        """Draw chart ``key`` if figures arrived since it was last drawn."""
+        if key not in self._stale:
+            return
+        if key == "purchases":
+            if self.purchases is not None:
+                self._stale.discard(key)
+                self._draw_purchases(self.purchases)
+            return
+        usage = self.usage
+        if usage is None:
+            return
+        self._stale.discard(key)
+        if key == "usage":
+            self._draw_usage(usage)
+        elif key == "share":
+            self._draw_share(usage)
+        elif key == "failed":
+            self._draw_failed()
+        else:
+            self._draw_refunds(usage)
+
+    @Slot()
+    def _draw_failed(self) -> None:
+        usage = self.usage
+        if usage is None:
+            return
+        chart = self.chart["failed"]
+        feature = self.breakdown.currentData()
+        if feature is None:
+            what = "per feature"
+            lines = [(f.name, f.series, self._colour(f.code)) for f in usage.features]
+        else:
+            what = f"per model of {usage.feature_name(feature)}"
+            lines = [(m.model_label, m.series, series_color(i))
+                     for i, m in enumerate(usage.models_of(feature))]
+        rates_of = [series.failed_rates() for _, series, _ in lines]
+        chart.reset(f"Failed-generation rate {what}, {self._scope()}",
+                    "Failed charges / charges", legend_columns=3)
+        chart.set_category_ticks([b.label for b in usage.buckets])
+        highest = 0.0
+        for (name, _series, colour), rates_of_line in zip(lines, rates_of, strict=True):
+            rates = [None if r is None else r * 100 for r in rates_of_line]
+            chart.add_line(name, rates, colour)
+            highest = max([highest, *(r for r in rates if r is not None)])
+        chart.fit_values(highest)
+        if not lines:
+            chart.note_empty("No usage in this period")
+        chart.header = ["Bucket start", "Bucket end (included)", "Series", "Charges",
+                        "Failed", "Failed rate"]
+        chart.rows = []
+        for i, bucket in enumerate(usage.buckets):
+            for (name, series, _), line_rates in zip(lines, rates_of, strict=True):
+                rate = line_rates[i]
+                chart.rows.append([*_bucket_cells(bucket), name, series.charges[i],
+                                   series.failed[i], None if rate is None else round(rate, 6)])
+
+        def describe(x: float, _y: float) -> str:
+            i = round(x)
+            if not 0 <= i < len(usage.buckets):
+                return ""
+            text = [usage.buckets[i].span_text]
+            for (name, series, _), line_rates in zip(lines, rates_of, strict=True):
+                if series.charges[i]:
+                    text.append(f"{name}: {_percent(line_rates[i])} "
+                                f"({series.failed[i]:,} failed of {series.charges[i]:,})")
+            return "\n".join(text)
+
+        chart.describe = describe
+
+    def _draw_refunds(self, usage: UsageOverview) -> None:
+        chart = self.chart["refunds"]
+        chart.reset(f"Credits refunded (by the day of the refund), {self._scope()}", "Credits")
+        chart.set_category_ticks([b.label for b in usage.buckets])
+        chart.add_bars("Credits refunded", usage.refund_credits, series_color(4))
+        chart.fit_values(max(usage.refund_credits, default=0))
+        chart.header = ["Bucket start", "Bucket end (included)", "Refunds", "Credits refunded"]
+        chart.rows = [[*_bucket_cells(b), usage.refund_counts[i], usage.refund_credits[i]]
+                      for i, b in enumerate(usage.buckets)]
+
+        def describe(x: float, _y: float) -> str:
+            i = round(x)
+            if not 0 <= i < len(usage.buckets):
+                return ""
+            return (f"{usage.buckets[i].span_text}\n"
+                    f"{_count(usage.refund_counts[i], 'refund')}, "
+                    f"{usage.refund_credits[i]:,} credits")
+
+        chart.describe = describe
+
+    def _draw_purchases(self, purchases: PurchasesOverview) -> None:
+        chart = self.chart["purchases"]
+        chart.reset(f"Purchased credits sold, {self._scope()}", "Credits")
+        chart.set_category_ticks([b.label for b in purchases.buckets])
+        chart.add_bars("Purchased credits", purchases.credits, series_color(2))
+        chart.fit_values(max(purchases.credits, default=0))
+        chart.header = ["Bucket start", "Bucket end (included)", "Packages bought",
+                        "Credits sold"]
+        chart.rows = [[*_bucket_cells(b), purchases.purchases[i], purchases.credits[i]]
+                      for i, b in enumerate(purchases.buckets)]
+
+        def describe(x: float, _y: float) -> str:
+            i = round(x)
+            if not 0 <= i < len(purchases.buckets):
+                return ""
+            return (f"{purchases.buckets[i].span_text}\n"
+                    f"{_count(purchases.purchases[i], 'package')}, "
+                    f"{purchases.credits[i]:,} credits")
+
+        chart.describe = describe
+
+    # -- actions -------------------------------------------------------------------------
+
+    @Slot()
+    def _update_actions(self) -> None:
+        key = CHARTS[self.charts.currentIndex()][0]
+        self.breakdown.setVisible(key == "failed")
+        self.breakdown_label.setVisible(key == "failed")
+        has_chart = self.usage is not None if key != "purchases" else self.purchases is not None
+        for button, ready in ((self.export_png_button, has_chart),
+                              (self.export_svg_button, has_chart),
+                              (self.export_data_button, has_chart),
+                              (self.export_table_button, self.top is not None)):
+            button.setEnabled(self._may_export and ready)
+            button.setToolTip(self._export_refusal if not self._may_export else
+                              "Save to a file" if ready else "Nothing to export yet")
+
+    @Slot(QModelIndex)
+    def _open_account(self, index: AnyIndex) -> None:
+        if index.isValid():
+            self.open_account_requested.emit(self.top_model.account_at(index.row()).account_id)
+
+    def current_chart(self) -> _Chart:
+        return self.chart[CHARTS[self.charts.currentIndex()][0]]
+
+    def show_chart(self, key: str) -> None:
+        self.charts.setCurrentIndex([k for k, _, _ in CHARTS].index(key))
+
+    def _ask_and_export(self, what: str) -> None:
+        chart = self.current_chart()
+        stamp = self.query.range.start.isoformat() if self.query else "dashboard"
+        suffix, kind = {"png": (".png", "PNG image (*.png)"),
+                        "svg": (".svg", "SVG drawing (*.svg)"),
+                        "data": (".csv", "CSV table (*.csv)"),
+                        "table": (".csv", "CSV table (*.csv)")}[what]
+        name = "top-accounts" if what == "table" else chart.key
+        path, _filter = QFileDialog.getSaveFileName(
+            self, "Export", str(Path.home() / f"credits-{name}-{stamp}{suffix}"), kind)
+        if not path:
+            return
+        if what == "table":
+            self.export_top_accounts(path)
+        elif what == "data":
+            self.export_chart_data(path)
+        else:
+            self.export_chart(path, what)
+
+    def _refuse_export(self) -> bool:
+        if self._may_export:
+            return False
+        self.export_failed.emit(self._export_refusal)
+        return True
+
+    def export_chart(self, path: str | Path, kind: str = "png",
+                     key: str | None = None) -> Job | None:
+        """Save a chart (the one shown, or ``key``) as "png" or "svg"; None if refused."""
+        if self._refuse_export():
+            return None
+        chart = self.chart[key] if key else self.current_chart()
+        self.ensure_drawn(chart.key)
+        try:
+            data = chart.svg() if kind == "svg" else chart.png()
+        except ValueError as exc:  # not laid out yet: nothing on screen to draw
+            self._export_error(f"The chart could not be drawn: {exc}")
+            return None
+        return self._write(partial(write_bytes, path, data, f".{kind}"))
+
+    def export_chart_data(self, path: str | Path, key: str | None = None) -> Job | None:
+        """Save the figures behind a chart as CSV."""
+        if self._refuse_export():
+            return None
+        chart = self.chart[key] if key else self.current_chart()
+        self.ensure_drawn(chart.key)
+        return self._write(partial(write_csv, path, list(chart.header),
+                                   [list(r) for r in chart.rows]))
+
+    def export_top_accounts(self, path: str | Path) -> Job | None:
+        """Save the top accounts table as CSV."""
+        if self._refuse_export():
+            return None
+        header, rows = self.top_model.csv_table()
+        return self._write(partial(write_csv, path, header, rows))
+
+    def _write(self, work: Callable[[], Path]) -> Job:
+        job = self._worker.submit(work)
+        job.succeeded.connect(self._export_succeeded)
+        job.failed.connect(self._export_error)
+        job.finished.connect(lambda j=job: self._export_jobs.remove(j))
+        self._export_jobs.append(job)
+        return job
+
+    @Slot(object)
+    def _export_succeeded(self, path: Path) -> None:
+        self._show_status(f"Saved {path}.")
+        self.status.setStyleSheet(NOTICE_STYLE)
+        self.exported.emit(str(path))
+
+    @Slot(str)
+    def _export_error(self, message: str) -> None:
+        self._show_status(message, error=True)
+        self.export_failed.emit(message)
+
+    # -- events ------------------------------------------------------------------------
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self._started:
+            self.refresh()

@@ -1,0 +1,443 @@
+"""The monthly finance report on screen, and its CSV and XLSX exports.
+
+:class:`FinanceReportView` (a tab of the main window) asks for a range of UTC months,
+builds ``services.finance_report.finance_report`` on the worker with a progress bar (a
+year over millions of ledger rows takes seconds), and shows one row per month with the
+opening balance, every kind of movement, the closing balance and whether the month
+reconciles: a ✓, or the difference highlighted in red with the reasons spelt out above
+the table. A totals row closes the table.
+
+Exports (finance, managers, admins) write the same table: CSV, or XLSX with numbers kept
+as numbers, a bold header and totals row, fitted columns and a second sheet with the
+checks. Files are written on the worker (``ui.exports``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any, Final
+
+from PySide6.QtCore import QAbstractTableModel, QDate, QModelIndex, QObject, Qt, Signal, Slot
+from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtWidgets import (
+    QDateEdit,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from credits_desktop.domain.permissions import Action, Verdict
+from credits_desktop.services.dashboard import add_months
+from credits_desktop.services.errors import CreditsDeskError
+from credits_desktop.services.finance_report import (
+    COLUMNS,
+    DIFFERENCE_COLUMN,
+    RECONCILED_MARK,
+    RECONCILES_COLUMN,
+    FinanceReport,
+    finance_report,
+    month_range,
+    report_table,
+)
+from credits_desktop.services.operations import Actor
+from credits_desktop.store.database import Database
+
+from . import formatting as fmt
+from .account_detail import CopyableTable
+from .exports import Cell, Sheet, write_csv, write_xlsx
+from .role_gate import role_decision
+from .table_models import LEFT, RIGHT, AnyIndex
+from .workers import Job, ProgressFn, Worker
+
+__all__ = ["FinanceReportModel", "FinanceReportView", "checks_sheet"]
+
+GOOD_STYLE: Final = "color: #1b5e20; font-weight: bold;"
+BAD_STYLE: Final = ("color: white; background: #b00020; font-weight: bold; padding: 6px;"
+                    " border-radius: 4px;")
+WARNING_STYLE: Final = "color: #6b4e00;"
+ERROR_STYLE: Final = "color: #58151c;"
+BAD_CELL: Final = QColor("#f8d7da")
+GOOD_TEXT: Final = QColor("#1b5e20")
+BAD_TEXT: Final = QColor("#842029")
+DEFAULT_MONTHS: Final = 12
+
+
+class FinanceReportModel(QAbstractTableModel):
+    """The report's rows (months, then totals), numbers formatted, problems highlighted."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.report: FinanceReport | None = None
+        self.header: list[str] = []
+        self.rows: list[list[int | str]] = []
+
+    def set_report(self, report: FinanceReport | None) -> None:
+        self.beginResetModel()
+        self.report = report
+        self.header, self.rows = report_table(report) if report is not None else ([], [])
+        self.endResetModel()
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008 (Qt default)
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.header)
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+                | Qt.ItemFlag.ItemNeverHasChildren)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.header):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.header[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if section < len(COLUMNS):
+                return COLUMNS[section][1]
+            return "Credits used, from the usage rollup (by the plan at the time of the charge)"
+        return None
+
+    def _is_totals(self, row: int) -> bool:
+        return row == len(self.rows) - 1
+
+    def _month_ok(self, row: int) -> bool:
+        assert self.report is not None
+        if self._is_totals(row):
+            return self.report.reconciles
+        return self.report.months[row].reconciles
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or self.report is None:
+            return None
+        row, column = index.row(), index.column()
+        value = self.rows[row][column]
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == DIFFERENCE_COLUMN and value == 0:
+                return "0"
+            if isinstance(value, int):
+                return fmt.credits_text(value)
+            return value
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return RIGHT if isinstance(value, int) else LEFT
+        if role == Qt.ItemDataRole.FontRole and self._is_totals(row):
+            font = QFont()
+            font.setBold(True)
+            return font
+        bad = ((column == RECONCILES_COLUMN and not self._month_ok(row))
+               or (column == DIFFERENCE_COLUMN and value != 0))
+        if role == Qt.ItemDataRole.BackgroundRole and bad:
+            return QBrush(BAD_CELL)
+        if role == Qt.ItemDataRole.ForegroundRole and column == RECONCILES_COLUMN:
+            return QBrush(BAD_TEXT if bad else GOOD_TEXT)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(row, column)
+        return None
+
+    def _tooltip(self, row: int, column: int) -> str | None:
+        assert self.report is not None
+        if self._is_totals(row):
+            return "Totals of the months shown (opening: the first month's; closing: the last's)"
+        month = self.report.months[row]
+        if column == RECONCILES_COLUMN:
+            return (f"Expected closing {month.expected_closing:,}, closing {month.closing:,}; "
+                    f"usage by feature adds up to {month.rollup_used:,} of {month.used:,} used"
+                    f" ({month.entries:,} ledger entries)")
+        if column == 0:
+            return f"{month.month:%B %Y}, UTC"
+        return None
+
+
+def checks_sheet(report: FinanceReport) -> Sheet:
+    """The XLSX sheet that says what was checked and what was found."""
+    rows: list[list[Cell]] = [
+        ["Months", f"{report.first:%Y-%m} to {report.last:%Y-%m} (UTC)"],
+        ["Made at (UTC)", report.made_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")],
+        ["Every month reconciles", "yes" if report.reconciles else "NO"],
+        ["Credits in the whole ledger", report.ledger_total],
+        ["Credits the grants still hold", report.grants_remaining],
+        ["Credits in the accounts' balances", report.accounts_balance],
+        ["Plan grants whose expiry is not written yet", report.pending_expiries],
+        ["Credits in them", report.pending_credits],
+    ]
+    rows += [["Problem", text] for text in report.problems()]
+    rows += [["Warning", text] for text in report.warnings()]
+    return Sheet("Checks", ["Check", "Result"], rows)
+
+
+class FinanceReportView(QWidget):
+    """Build and export the finance report (see the module docstring)."""
+
+    built = Signal(object)
+    build_failed = Signal(str)
+    exported = Signal(str)
+    export_failed = Signal(str)
+
+    def __init__(self, db: Database, worker: Worker, actor: Actor,
+                 parent: QWidget | None = None, *, today: date | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("financeReportView")
+        self._db = db
+        self._worker = worker
+        self._job: Job | None = None
+        self._export_jobs: list[Job] = []
+        decision = role_decision(actor, Action.EXPORT)
+        self._may_export = decision.verdict is not Verdict.DENY
+        self._export_refusal = decision.reason
+        this_month = (today or datetime.now(UTC).date()).replace(day=1)
+        first = add_months(this_month, 1 - DEFAULT_MONTHS)
+
+        self.first_month = self._month_edit("financeFirstMonth", "First month of the report",
+                                            first)
+        self.last_month = self._month_edit("financeLastMonth", "Last month of the report",
+                                           this_month)
+        self.build_button = QPushButton("Build report")
+        self.build_button.setObjectName("buildFinanceReport")
+        self.build_button.setAccessibleName("Build the finance report")
+        self.build_button.setToolTip("Read the ledger for these months (may take seconds)")
+        self.build_button.clicked.connect(self.build)
+
+        self.progress = QProgressBar()
+        self.progress.setObjectName("financeProgress")
+        self.progress.setAccessibleName("Report progress")
+        self.progress.setTextVisible(False)
+        self.progress.setMaximumWidth(200)
+        self.progress.hide()
+        self.stage = QLabel("")
+        self.stage.setObjectName("financeStage")
+
+        self.verdict = QLabel("Choose the months and build the report.")
+        self.verdict.setObjectName("financeVerdict")
+        self.verdict.setWordWrap(True)
+        self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.warning = QLabel("")
+        self.warning.setObjectName("financeWarning")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet(WARNING_STYLE)
+        self.warning.hide()
+
+        self.model = FinanceReportModel(self)
+        self.table = CopyableTable()
+        self.table.setObjectName("financeTable")
+        self.table.setAccessibleName("Finance report by month")
+        self.table.setToolTip("One row per UTC month, then the totals")
+        self.table.setModel(self.model)
+        self.table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(False)
+
+        self.export_csv_button = QPushButton("Export CSV…")
+        self.export_csv_button.setObjectName("financeExportCsv")
+        self.export_csv_button.setAccessibleName("Export the finance report as CSV")
+        self.export_csv_button.clicked.connect(lambda: self._ask_and_export(".csv"))
+        self.export_xlsx_button = QPushButton("Export XLSX…")
+        self.export_xlsx_button.setObjectName("financeExportXlsx")
+        self.export_xlsx_button.setAccessibleName("Export the finance report as XLSX")
+        self.export_xlsx_button.clicked.connect(lambda: self._ask_and_export(".xlsx"))
+
+        controls = QHBoxLayout()
+        for text, edit in (("From:", self.first_month), ("To:", self.last_month)):
+            label = QLabel(text)
+            label.setBuddy(edit)
+            controls.addWidget(label)
+            controls.addWidget(edit)
+        controls.addWidget(self.build_button)
+        controls.addWidget(self.progress)
+        controls.addWidget(self.stage, 1)
+        controls.addWidget(self.export_csv_button)
+        controls.addWidget(self.export_xlsx_button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addLayout(controls)
+        layout.addWidget(self.verdict)
+        layout.addWidget(self.warning)
+        layout.addWidget(self.table, 1)
+        self._update_actions()
+
+    def _month_edit(self, name: str, accessible: str, month: date) -> QDateEdit:
+        edit = QDateEdit(QDate(month.year, month.month, 1))
+        edit.setObjectName(name)
+        edit.setAccessibleName(accessible)
+        edit.setToolTip("A UTC calendar month")
+        edit.setDisplayFormat("yyyy-MM")
+        edit.setCalendarPopup(True)
+        return edit
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def report(self) -> FinanceReport | None:
+        return self.model.report
+
+    @property
+    def is_building(self) -> bool:
+        return self._job is not None
+
+    def set_months(self, first: date, last: date) -> None:
+        self.first_month.setDate(QDate(first.year, first.month, 1))
+        self.last_month.setDate(QDate(last.year, last.month, 1))
+
+    def months(self) -> tuple[date, date]:
+        first = self.first_month.date().toPython()
+        last = self.last_month.date().toPython()
+        assert isinstance(first, date) and isinstance(last, date)
+        return first.replace(day=1), last.replace(day=1)
+
+    def shutdown(self) -> None:
+        if self._job is not None:
+            self._job.discard()
+            self._job = None
+
+    # -- building ------------------------------------------------------------------------
+
+    @Slot()
+    def build(self) -> Job | None:
+        """Build the report for the chosen months on the worker; None if they make none."""
+        first, last = self.months()
+        try:
+            month_range(first, last)
+        except CreditsDeskError as exc:
+            self._failed(exc.message)
+            return None
+        if self._job is not None:
+            self._job.discard()
+
+        def work(report: ProgressFn) -> FinanceReport:
+            return finance_report(self._db, first_month=first, last_month=last,
+                                  progress=report)
+
+        job = self._worker.submit_reporting(work)
+        job.progressed.connect(self._progressed)
+        job.succeeded.connect(self._arrived)
+        job.failed.connect(self._failed)
+        job.finished.connect(lambda j=job: self._done(j))
+        self._job = job
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.stage.setText(f"Building the report for {first:%Y-%m} to {last:%Y-%m}…")
+        self._update_actions()
+        return job
+
+    @Slot(str, int, int)
+    def _progressed(self, stage: str, done: int, total: int) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.stage.setText(f"{stage}…" if done < total else stage)
+
+    def _done(self, job: Job) -> None:
+        if self._job is job:
+            self._job = None
+            self.progress.hide()
+        self._update_actions()
+
+    @Slot(object)
+    def _arrived(self, report: FinanceReport) -> None:
+        self.model.set_report(report)
+        self.stage.setText(f"Built in {report.seconds:.1f} s.")
+        problems = report.problems()
+        if problems:
+            self.verdict.setStyleSheet(BAD_STYLE)
+            self.verdict.setText("THIS REPORT DOES NOT RECONCILE. " + " ".join(problems))
+        else:
+            self.verdict.setStyleSheet(GOOD_STYLE)
+            self.verdict.setText(
+                f"{RECONCILED_MARK} Every month reconciles, and the ledger, the grants and the "
+                f"accounts' balances agree ({report.ledger_total:,} credits).")
+        warnings = report.warnings()
+        self.warning.setText(" ".join(warnings))
+        self.warning.setVisible(bool(warnings))
+        self.built.emit(report)
+
+    @Slot(str)
+    def _failed(self, message: str) -> None:
+        self.verdict.setStyleSheet(ERROR_STYLE)
+        self.verdict.setText(message)
+        self.stage.setText("")
+        self.build_failed.emit(message)
+
+    # -- exports -------------------------------------------------------------------------
+
+    @Slot()
+    def _update_actions(self) -> None:
+        ready = self.report is not None
+        self.build_button.setEnabled(True)
+        for button in (self.export_csv_button, self.export_xlsx_button):
+            button.setEnabled(self._may_export and ready)
+            button.setToolTip(self._export_refusal if not self._may_export else
+                              "Save the report to a file" if ready
+                              else "Build the report first")
+
+    def _ask_and_export(self, suffix: str) -> None:
+        report = self.report
+        if report is None:
+            return
+        kind = "CSV table (*.csv)" if suffix == ".csv" else "Excel workbook (*.xlsx)"
+        suggested = Path.home() / f"credits-finance-{report.first:%Y-%m}-{report.last:%Y-%m}"
+        path, _filter = QFileDialog.getSaveFileName(self, "Export the finance report",
+                                                    f"{suggested}{suffix}", kind)
+        if not path:
+            return
+        if suffix == ".csv":
+            self.export_csv(path)
+        else:
+            self.export_xlsx(path)
+
+    def _refuse(self) -> bool:
+        if not self._may_export:
+            self.export_failed.emit(self._export_refusal)
+            return True
+        if self.report is None:
+            self.export_failed.emit("Build the report first.")
+            return True
+        return False
+
+    def export_csv(self, path: str | Path) -> Job | None:
+        """Write the report table as CSV on the worker; None if refused."""
+        if self._refuse():
+            return None
+        header, rows = list(self.model.header), [list(r) for r in self.model.rows]
+        return self._write(partial(write_csv, path, header, rows))
+
+    def export_xlsx(self, path: str | Path) -> Job | None:
+        """Write the report and its checks as an XLSX workbook on the worker."""
+        if self._refuse():
+            return None
+        report = self.report
+        assert report is not None
+        rows: list[list[Cell]] = [list(r) for r in self.model.rows]
+        sheets = [
+            Sheet("Finance report", self.model.header, rows, totals_rows=1,
+                  notes=[*report.problems(), *report.warnings()]),
+            checks_sheet(report),
+        ]
+        return self._write(partial(write_xlsx, path, sheets))
+
+    def _write(self, work: Callable[[], Path]) -> Job:
+        job = self._worker.submit(work)
+        job.succeeded.connect(self._export_succeeded)
+        job.failed.connect(self._export_error)
+        job.finished.connect(lambda j=job: self._export_jobs.remove(j))
+        self._export_jobs.append(job)
+        self.stage.setText("Saving…")
+        return job
+
+    @Slot(object)
+    def _export_succeeded(self, path: Path) -> None:
+        self.stage.setText(f"Saved {path}.")
+        self.exported.emit(str(path))
+
+    @Slot(str)
+    def _export_error(self, message: str) -> None:
+        self.stage.setText(message)
+        self.export_failed.emit(message)
