@@ -25,7 +25,6 @@ import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import platformdirs
 from sqlalchemy import func, inspect, select
@@ -35,7 +34,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from credits_desktop.services.catalog import ensure_catalog
 from credits_desktop.services.errors import CreditsDeskError
 from credits_desktop.store.database import Database
-from credits_desktop.store.engine import ConfigurationError, parse_url
+from credits_desktop.store.engine import ConfigurationError, parse_url, sqlite_file_of
 from credits_desktop.store.models import Account
 from credits_desktop.store.schema import SchemaState, schema_state, upgrade
 
@@ -142,10 +141,8 @@ def sqlite_path(url: str) -> Path | None:
         return None
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return None
-    if parsed.query.get("uri") == "true" and parsed.database.startswith("file:"):
-        # A URI filename (sqlite:///file:/path?mode=ro&uri=true): the path is inside it.
-        return Path(urlsplit(parsed.database).path)
-    return Path(parsed.database)
+    # A URI filename (sqlite:///file:/path?mode=ro&uri=true) holds the path inside it.
+    return Path(sqlite_file_of(parsed))
 
 
 def open_database(url: str, *, must_exist: bool = False) -> Database:
