@@ -168,6 +168,34 @@ def check_when(at: datetime | None) -> datetime:
 T = TypeVar("T")
 
 
+def _open_context(
+    session: Session, staff: Staff, operation: Operation, accounts: dict[int, Account],
+    when: datetime,
+) -> WriteContext:
+    """Record ``operation`` (its id is needed by the ledger rows) and build the context
+    its body runs in; shared by real writes and dry runs."""
+    session.add(operation)
+    session.flush()
+    return WriteContext(
+        session=session,
+        staff=staff,
+        role=Role(staff.role),
+        operation=operation,
+        accounts=accounts,
+        at=when,
+        limits=load_limits(session),
+        system_actor_id=system_actor_id(session),
+    )
+
+
+def _run_body(body: Callable[[WriteContext], T], ctx: WriteContext) -> T:
+    """Run an operation's body; a broken domain rule becomes the services' refusal."""
+    try:
+        return body(ctx)
+    except RuleViolation as exc:
+        raise RuleBroken(exc.message) from exc
+
+
 class _RollBack(Exception, Generic[T]):
     """Carries a dry run's answer out of the transaction, which it rolls back."""
 
@@ -210,22 +238,8 @@ def dry_run(
             created_at=when,
             result="{}",
         )
-        session.add(operation)
-        session.flush()
-        ctx = WriteContext(
-            session=session,
-            staff=staff,
-            role=Role(staff.role),
-            operation=operation,
-            accounts=accounts,
-            at=when,
-            limits=load_limits(session),
-            system_actor_id=system_actor_id(session),
-        )
-        try:
-            value = body(ctx)
-        except RuleViolation as exc:
-            raise RuleBroken(exc.message) from exc
+        ctx = _open_context(session, staff, operation, accounts, when)
+        value = _run_body(body, ctx)
         session.flush()
         raise _RollBack(value)
 
@@ -291,22 +305,8 @@ def perform(
             created_at=when,
             result="{}",
         )
-        session.add(operation)
-        session.flush()
-        ctx = WriteContext(
-            session=session,
-            staff=staff,
-            role=Role(staff.role),
-            operation=operation,
-            accounts=accounts,
-            at=when,
-            limits=load_limits(session),
-            system_actor_id=system_actor_id(session),
-        )
-        try:
-            outcome = body(ctx)
-        except RuleViolation as exc:
-            raise RuleBroken(exc.message) from exc
+        ctx = _open_context(session, staff, operation, accounts, when)
+        outcome = _run_body(body, ctx)
         result = OperationResult(
             operation_id=operation.id,
             kind=kind,
