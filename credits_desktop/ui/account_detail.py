@@ -52,7 +52,7 @@ from .detail_models import (
     ChargesModel,
     GrantsModel,
     LedgerModel,
-    feature_choices,
+    fill_feature_combo,
 )
 from .live import ViewState, capture_view, restore_view
 from .refund_dialog import RefundDialog, refundable
@@ -78,7 +78,6 @@ STATUS_LABELS = {"active": "Active", "suspended": "Suspended", "closed": "Closed
 
 FEATURE_TIP = "Only charges of this AI feature"
 FEATURES_FAILED_TIP = "The features could not be loaded: {message} Refresh (F5) to try again."
-DISABLED_FEATURE_TIP = "Switched off: no new charge uses it, but older charges may."
 
 # Date range presets of the charges filter: label, days back (None = any time / custom).
 PRESETS: tuple[tuple[str, int | None], ...] = (
@@ -666,23 +665,9 @@ class AccountDetail(QWidget):
     @Slot(object)
     def _features_arrived(self, features: list[FeatureChoice]) -> None:
         self._features_job = None
-        combo = self.feature_filter
-        chosen = combo.currentData()
-        combo.blockSignals(True)
-        try:
-            combo.clear()
-            combo.addItem("All features", None)
-            for label, feature in feature_choices(features):
-                combo.addItem(label, feature.code)
-                if not feature.enabled:
-                    combo.setItemData(combo.count() - 1, DISABLED_FEATURE_TIP,
-                                      Qt.ItemDataRole.ToolTipRole)
-            index = combo.findData(chosen) if chosen is not None else 0
-            combo.setCurrentIndex(max(index, 0))
-        finally:
-            combo.blockSignals(False)
-        combo.setToolTip(FEATURE_TIP)
-        if chosen is not None and index < 0:
+        kept = fill_feature_combo(self.feature_filter, features)
+        self.feature_filter.setToolTip(FEATURE_TIP)
+        if not kept:
             # The chosen feature is gone from the database: list every feature.
             self._filters_changed()
 

@@ -21,6 +21,7 @@ from PySide6.QtCore import (
     Slot,
 )
 from PySide6.QtGui import QBrush
+from PySide6.QtWidgets import QComboBox
 
 from credits_desktop.services.catalog import FeatureChoice
 from credits_desktop.services.paging import Cursor, Page
@@ -45,6 +46,7 @@ __all__ = [
     "GrantsModel",
     "LedgerModel",
     "feature_choices",
+    "fill_feature_combo",
     "signed",
 ]
 
@@ -74,6 +76,30 @@ def feature_choices(features: Sequence[FeatureChoice]) -> list[tuple[str, Featur
     switched-off ones, marked so: older charges may still use them."""
     ordered = sorted(features, key=lambda f: (not f.enabled, f.name.casefold()))
     return [(f.name if f.enabled else f"{f.name} (disabled)", f) for f in ordered]
+
+
+DISABLED_FEATURE_TIP = "Switched off: no new charge uses it, but older charges may."
+
+
+def fill_feature_combo(combo: QComboBox, features: Sequence[FeatureChoice]) -> bool:
+    """List "All features" and then ``features`` in a filter combo, keeping the feature
+    chosen before if the database still has it; False when it is gone (the combo then
+    shows every feature and the caller should filter again). No signal is emitted."""
+    chosen = combo.currentData()
+    combo.blockSignals(True)
+    try:
+        combo.clear()
+        combo.addItem("All features", None)
+        for label, feature in feature_choices(features):
+            combo.addItem(label, feature.code)
+            if not feature.enabled:
+                combo.setItemData(combo.count() - 1, DISABLED_FEATURE_TIP,
+                                  Qt.ItemDataRole.ToolTipRole)
+        index = combo.findData(chosen) if chosen is not None else 0
+        combo.setCurrentIndex(max(index, 0))
+    finally:
+        combo.blockSignals(False)
+    return chosen is None or index >= 0
 
 
 def signed(delta: int) -> str:

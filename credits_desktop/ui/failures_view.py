@@ -45,7 +45,7 @@ from credits_desktop.store.database import Database
 
 from . import formatting as fmt
 from .account_detail import PRESETS, CopyableTable
-from .detail_models import feature_choices
+from .detail_models import fill_feature_combo
 from .refund_dialog import RefundDialog
 from .role_gate import role_decision
 from .table_models import ROW_ROLE, LoadingModel, PagedModel
@@ -504,20 +504,9 @@ class FailuresView(QWidget):
     @Slot(object)
     def _features_arrived(self, features: list[FeatureChoice]) -> None:
         self._features_job = None
-        combo = self.feature_filter
-        chosen = combo.currentData()
-        combo.blockSignals(True)
-        try:
-            combo.clear()
-            combo.addItem("All features", None)
-            for label, feature in feature_choices(features):
-                combo.addItem(label, feature.code)
-            index = combo.findData(chosen) if chosen is not None else 0
-            combo.setCurrentIndex(max(index, 0))
-        finally:
-            combo.blockSignals(False)
-        combo.setToolTip(FEATURE_TIP)
-        if chosen is not None and index < 0:
+        kept = fill_feature_combo(self.feature_filter, features)
+        self.feature_filter.setToolTip(FEATURE_TIP)
+        if not kept:
             self._filters_changed()
 
     @Slot(str)
