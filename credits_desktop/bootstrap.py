@@ -328,7 +328,8 @@ def _finish_rollup(db: Database, progress: Progress | None) -> None:
 
 
 def fill_demo(
-    db: Database, *, accounts: int, months: int, seed: int, progress: Progress | None
+    db: Database, *, accounts: int, months: int, seed: int, progress: Progress | None,
+    usage_percent: int = 100,
 ) -> object:
     """Put the catalogue and the demo data set into ``db``; returns the demo's summary."""
     # Imported here: the demo generator is only needed the first time.
@@ -342,7 +343,7 @@ def fill_demo(
     try:
         db.write(ensure_catalog)
         return generate_demo(db, accounts=accounts, months=months, seed=seed,
-                             progress=progress)
+                             progress=progress, usage_percent=usage_percent)
     except DBAPIError as exc:
         raise unreachable(exc, db.engine.url) from exc
     except SQLAlchemyError as exc:

@@ -106,7 +106,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         reporter = ProgressPrinter(sys.stderr)
         started = time.perf_counter()
         summary = fill_demo(db, accounts=args.accounts, months=args.months, seed=args.seed,
-                            progress=reporter)
+                            progress=reporter, usage_percent=args.usage)
         elapsed = time.perf_counter() - started
         reporter.finish()
         print(describe_summary(summary, elapsed))
@@ -386,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"months of history (default {DEMO_MONTHS})")
     demo.add_argument("--seed", type=int, default=DEMO_SEED, metavar="S",
                       help=f"random seed, for the same data every time (default {DEMO_SEED})")
+    demo.add_argument("--usage", type=int, default=100, metavar="PERCENT",
+                      help="how much of their allotment accounts use, in percent of the "
+                           "usual (default 100; the 10-million-charge benchmark uses less)")
     demo.set_defaults(handler=cmd_demo)
 
     check = commands.add_parser(

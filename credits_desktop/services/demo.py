@@ -116,6 +116,7 @@ def generate_demo(
     now: datetime | None = None,
     progress: Progress | None = None,
     cross_check: bool = False,
+    usage_percent: int = 100,
 ) -> DemoSummary:
     """Fill the empty database ``db`` with demo data whose history ends at ``now``.
 
@@ -123,12 +124,16 @@ def generate_demo(
     with (stage, done, total) as the work advances, on the calling thread; an exception
     raised from it cancels the generation, and no account is kept (the catalogue and the
     demo staff, written first, stay). ``cross_check`` (for tests; slow) has every charge
-    planned by ``domain.grants.plan_charge`` too and compared.
+    planned by ``domain.grants.plan_charge`` too and compared. ``usage_percent`` scales
+    how much of their allotment the accounts use (100 is the usual demo).
     """
     began = time.perf_counter()
     for value, name, top in ((accounts, "accounts", MAX_ACCOUNTS), (months, "months", MAX_MONTHS)):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
             raise InvalidInput(f"The number of {name} must be from 1 to {top:,}.", name)
+    if (isinstance(usage_percent, bool) or not isinstance(usage_percent, int)
+            or not 1 <= usage_percent <= 1000):
+        raise InvalidInput("The usage must be from 1 to 1,000 percent.", "usage_percent")
     when = now or utcnow()
     if when.tzinfo is None or when.utcoffset() is None:
         raise InvalidInput("Times must carry a time zone.", "now")
@@ -142,6 +147,7 @@ def generate_demo(
     try:
         world = _world(catalog, start, when, seed, accounts, writer.times_as_text)
         world.cross_check = cross_check
+        world.usage_percent = usage_percent
         writer.begin()
         if writer.has_accounts():
             raise RuleBroken("This database already has accounts; the demo data goes only "

@@ -265,7 +265,8 @@ def test_refuses_a_database_with_accounts(pair: Pair) -> None:
 def test_refuses_nonsense_sizes(db_url: str) -> None:
     db = Database.open(db_url)
     try:
-        for bad in ({"accounts": 0}, {"months": 0}, {"accounts": True}, {"months": 1000}):
+        for bad in ({"accounts": 0}, {"months": 0}, {"accounts": True}, {"months": 1000},
+                    {"usage_percent": 0}, {"usage_percent": 1001}, {"usage_percent": 5.5}):
             with pytest.raises(InvalidInput):
                 generate_demo(db, **{**SIZE, **bad})
         with pytest.raises(InvalidInput):
@@ -273,6 +274,28 @@ def test_refuses_nonsense_sizes(db_url: str) -> None:
         assert one(db, "SELECT count(*) FROM staff") == 1  # only the migration's system row
     finally:
         db.close()
+
+
+def test_usage_percent_scales_the_charges_and_keeps_every_rule(
+    db_url: str, sqlite_template: Path, tmp_path: Path
+) -> None:
+    db = Database.open(db_url)
+    try:
+        summary = generate_demo(db, accounts=40, months=3, seed=5, now=NOW, usage_percent=10)
+        assert check_database(db, at=NOW).ok
+    finally:
+        db.close()
+    # The usual usage from the same seed, on a SQLite copy (the simulation does not
+    # depend on the dialect: see test_same_seed_and_time_give_identical_data).
+    shutil.copyfile(sqlite_template, tmp_path / "usual.db")
+    usual_db = Database.open(f"sqlite:///{tmp_path / 'usual.db'}")
+    try:
+        usual = generate_demo(usual_db, accounts=40, months=3, seed=5, now=NOW)
+    finally:
+        usual_db.close()
+    assert summary.accounts == usual.accounts == 40
+    # A tenth of the usage gives roughly a tenth of the charges.
+    assert usual.charges * 0.05 < summary.charges < usual.charges * 0.2
 
 
 def test_services_work_on_the_demo_data(db_url: str) -> None:
