@@ -87,3 +87,7 @@ def make_window(qtbot: QtBot, world: World) -> MakeWindow:
 def _wait_for_queries(window: Any) -> None:
     window.worker.wait_for_done()
 
+
+
+# The pseudo-translation fixture (see pseudo_translation.py), for every UI test module.
+from .pseudo_translation import pseudo_translated  # noqa: E402,F401
