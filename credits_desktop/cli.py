@@ -5,11 +5,13 @@ commands run without a display: ``demo`` fills a database with demo data,
 ``check`` proves that the numbers obey the rules, ``db upgrade`` / ``db current``
 look after the schema, ``rollup build`` / ``rollup status`` the usage rollup the
 charts read, ``roll`` runs the billing-period roll-over (the scheduler's job) and
-``staff add`` adds a staff member.
+``staff add`` adds a staff member. ``--self-test`` checks that this installation
+(from source, or the one-folder bundle made by ``build.spec``) has everything the
+application loads: see :func:`cmd_self_test`.
 
 Exit status: 0 success; 1 the command ran and found a problem (``check`` found a
 broken rule, ``db current`` an outdated schema, ``rollup status`` a rollup not yet
-complete); 2 the command could not run (a
+complete, ``--self-test`` a failing check); 2 the command could not run (a
 plain one-line message on stderr; the traceback goes to the log file, and to
 stderr too with ``-v``). A password is never printed.
 """
@@ -18,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, datetime
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
@@ -279,6 +283,292 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- the self-test -----------------------------------------------------------------------------
+
+# Small, so that the whole self-test takes a few seconds.
+SELF_TEST_ACCOUNTS = 50
+SELF_TEST_MONTHS = 2
+SELF_TEST_DB = "self-test.sqlite3"
+# Modules the application imports only on first use (inside functions): the start-up
+# does not load them, so a bundle lacking one (or pyqtgraph) would fail only when staff
+# first open that view.
+LAZY_VIEWS = {
+    "credits_desktop.ui.dashboard_view": "dashboard",
+    "credits_desktop.ui.finance_report_view": "finance report",
+    "credits_desktop.ui.account_charts": "account charts",
+}
+
+
+class SelfTestFailure(Exception):
+    """A self-test check failed; the message is a plain sentence."""
+
+
+@dataclass
+class SelfTestState:
+    """What one check leaves for the next: the temporary folder and demo database."""
+
+    folder: Path
+    db_url: str | None = None
+    support_user: str | None = None
+
+
+SelfTestCheck = Callable[[SelfTestState], str]
+
+
+def cmd_self_test(args: argparse.Namespace) -> int:
+    """Check this installation without touching the user's data, a line per check.
+
+    A temporary SQLite database is created by the migrations and filled with a small
+    demo; the modules the application imports only on first use (charts, XLSX export,
+    the dashboard and finance report), the keyring backends and the PostgreSQL driver
+    are loaded; then the real start-up opens the main window on that database and signs
+    in as a demo support user, unattended (offscreen when there is no display). The
+    temporary folder is deleted at the end. Exit status 0 if every check passed, else 1.
+    """
+    if args.db is not None:
+        raise CreditsDeskError("--self-test makes its own temporary database; "
+                               "give it no --db.")
+    started = time.perf_counter()
+    frozen = bool(getattr(sys, "frozen", False))
+    where = (f"the bundle in {Path(sys.executable).resolve().parent}" if frozen
+             else f"the source in {Path(__file__).resolve().parent}")
+    print(f"Credits Desk {__version__} self-test, running {where}", flush=True)
+    checks: list[tuple[str, SelfTestCheck]] = [
+        ("version", _check_version),
+        ("migrations", _check_migrations),
+        ("demo data", _check_demo_data),
+        ("postgresql driver", _check_postgresql_driver),
+        ("keyring", _check_keyring),
+        ("charts", _check_charts),
+        ("spreadsheets", _check_spreadsheets),
+        ("views", _check_views),
+        ("main window", _check_main_window),
+        ("icon", _check_icon),
+    ]
+    failed: list[str] = []
+    # Qt reads the platform when the application object is made, in the main window check.
+    no_display = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    platform = {"QT_QPA_PLATFORM": "offscreen"} if no_display else {}
+    with temporary_environment(platform), \
+            tempfile.TemporaryDirectory(prefix="credits-desk-self-test-") as name:
+        folder = Path(name)
+        state = SelfTestState(folder)
+        for check_name, check in checks:
+            try:
+                detail = check(state)
+            except Exception as exc:  # each failure is reported, and the next check runs
+                log.info("self-test: %s failed", check_name, exc_info=True)
+                failed.append(check_name)
+                print(f"FAIL  {check_name}: {_plain(exc)}", flush=True)
+            else:
+                print(f"ok    {check_name}: {detail}", flush=True)
+    if folder.exists():
+        failed.append("clean-up")
+        print(f"FAIL  clean-up: the temporary folder {folder} is still there", flush=True)
+    elapsed = time.perf_counter() - started
+    if failed:
+        fail(f"the self-test failed ({', '.join(failed)}); see the lines above, and "
+             f"{log_path()} for the details.")
+        return EXIT_PROBLEM
+    print(f"Self-test passed: {len(checks)} checks in {elapsed:.1f} s; "
+          "the temporary files are deleted.", flush=True)
+    return EXIT_OK
+
+
+@contextmanager
+def temporary_environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the length of a block, then put back what was."""
+    before = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _plain(exc: BaseException) -> str:
+    """A failed check's reason in one line (the traceback goes to the log)."""
+    if isinstance(exc, CreditsDeskError):
+        return exc.message
+    if isinstance(exc, SelfTestFailure):
+        return str(exc)
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _check_version(state: SelfTestState) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version(APP_NAME)
+    except PackageNotFoundError as exc:
+        raise SelfTestFailure(f"the package metadata of {APP_NAME} is missing, so its "
+                              "version cannot be read") from exc
+    if installed != __version__:
+        raise SelfTestFailure(f"the package metadata says {installed} but the code is "
+                              f"{__version__}; reinstall it")
+    return f"{APP_NAME} {installed} (from its package metadata)"
+
+
+def _check_migrations(state: SelfTestState) -> str:
+    from credits_desktop.store.schema import MIGRATIONS, known_revisions
+
+    # Alembic reads the migrations from these files, not from imported modules.
+    if not (MIGRATIONS / "env.py").is_file() or not known_revisions():
+        raise SelfTestFailure(f"the migrations are missing from {MIGRATIONS}")
+    url = f"sqlite:///{state.folder / SELF_TEST_DB}"
+    with opened(url) as db:
+        check_schema(db, upgrade_outdated=False, create_empty=True)
+        after = schema_state(db.engine)
+    if not after.up_to_date:
+        raise SelfTestFailure(f"after the upgrade the schema is at {after.current}, "
+                              f"not {after.head}")
+    state.db_url = url
+    return (f"Alembic created the schema from {plural(len(known_revisions()), 'revision')}, "
+            f"now at {after.head}")
+
+
+def _check_demo_data(state: SelfTestState) -> str:
+    from credits_desktop.domain.permissions import Role
+    from credits_desktop.services.demo import DEMO_STAFF
+
+    url = _needs_database(state)
+    with opened(url) as db:
+        summary = fill_demo(db, accounts=SELF_TEST_ACCOUNTS, months=SELF_TEST_MONTHS,
+                            seed=DEMO_SEED, progress=None)
+        report = check_database(db)
+    if not report.ok:
+        raise SelfTestFailure("the demo data breaks a rule: " + report.render())
+    state.support_user = next(username for username, _name, role, active in DEMO_STAFF
+                              if role is Role.SUPPORT and active)
+    charges = getattr(summary, "charges", 0)
+    return (f"{plural(SELF_TEST_ACCOUNTS, 'account')} and {charges:,} charges over "
+            f"{plural(SELF_TEST_MONTHS, 'month')}; every rule holds")
+
+
+def _needs_database(state: SelfTestState) -> str:
+    if state.db_url is None:
+        raise SelfTestFailure("not run: the temporary database could not be made")
+    return state.db_url
+
+
+def _check_postgresql_driver(state: SelfTestState) -> str:
+    import psycopg
+    from sqlalchemy import create_engine
+
+    implementation = str(psycopg.pq.__impl__)
+    if implementation == "python":
+        raise SelfTestFailure("psycopg has no compiled libpq (psycopg[binary] is missing)")
+    # Loads SQLAlchemy's psycopg dialect and the driver; nothing is connected to.
+    create_engine("postgresql+psycopg://self-test@localhost/self-test").dispose()
+    return f"psycopg {psycopg.__version__} ({implementation}), SQLAlchemy's psycopg dialect"
+
+
+def _check_keyring(state: SelfTestState) -> str:
+    from importlib import import_module
+    from importlib.metadata import entry_points
+
+    import keyring
+
+    # keyring finds its backends through its package metadata's entry points.
+    found = sorted(entry_points(group="keyring.backends"), key=lambda e: e.name)
+    if not found:
+        raise SelfTestFailure("keyring lists no backends (its package metadata is missing)")
+    broken: list[str] = []
+    for entry in found:
+        try:
+            entry.load()
+        except Exception:
+            log.info("keyring backend %s does not load", entry.name, exc_info=True)
+            broken.append(entry.name)
+    if broken:
+        raise SelfTestFailure(f"the keyring backends {', '.join(broken)} do not load")
+    if sys.platform.startswith("linux"):
+        # The Secret Service backend (GNOME Keyring, KeePassXC…) needs these two;
+        # without them it quietly drops out and passwords cannot be saved.
+        for module in ("secretstorage", "jeepney"):
+            import_module(module)
+    chosen = keyring.get_keyring()
+    return (f"{plural(len(found), 'backend')} load ({', '.join(e.name for e in found)}); "
+            f"in use here: {type(chosen).__module__}")
+
+
+def _check_charts(state: SelfTestState) -> str:
+    from importlib import import_module
+
+    import pyqtgraph
+    import pyqtgraph.exporters  # the PNG and SVG export of the charts
+
+    import_module("credits_desktop.ui.charts_common")
+    return f"pyqtgraph {pyqtgraph.__version__} with its exporters"
+
+
+def _check_spreadsheets(state: SelfTestState) -> str:
+    import openpyxl
+
+    from credits_desktop.ui.exports import Sheet, write_xlsx
+
+    path = write_xlsx(state.folder / "self-test.xlsx",
+                      [Sheet("Self-test", ["Feature", "Credits"], [["video", 1234]])])
+    book = openpyxl.load_workbook(path, read_only=True)
+    try:
+        value = book["Self-test"]["B2"].value
+    finally:
+        book.close()
+    if value != 1234:
+        raise SelfTestFailure(f"the XLSX written holds {value!r} instead of 1234")
+    return f"openpyxl {openpyxl.__version__} wrote an XLSX and read it back"
+
+
+def _check_views(state: SelfTestState) -> str:
+    from importlib import import_module
+
+    for module in LAZY_VIEWS:
+        import_module(module)
+    return "the " + ", the ".join(LAZY_VIEWS.values()) + " load"
+
+
+def _check_main_window(state: SelfTestState) -> str:
+    from credits_desktop.ui.app import QUIT_AFTER_START_ENV, USER_ENV, run_gui
+
+    url = _needs_database(state)
+    if state.support_user is None:
+        raise SelfTestFailure("not run: the demo data could not be made")
+    platform = os.environ.get("QT_QPA_PLATFORM") or "on the display"
+    started = time.perf_counter()
+    # The application's own unattended start: sign in without the dialog, and quit once
+    # the main window has loaded its first page of accounts.
+    with temporary_environment({USER_ENV: state.support_user, QUIT_AFTER_START_ENV: "1"}):
+        code = run_gui(url, False)
+    if code != EXIT_OK:
+        raise SelfTestFailure(f"the application ended with status {code} before its main "
+                              "window had loaded (the reason is above)")
+    return (f"signed in as {state.support_user} (support) and loaded the first page of "
+            f"accounts in {time.perf_counter() - started:.1f} s ({platform})")
+
+
+def _check_icon(state: SelfTestState) -> str:
+    from PySide6.QtWidgets import QApplication
+
+    from credits_desktop.ui.app import ICON_PATH, app_icon
+
+    if not ICON_PATH.is_file():
+        raise SelfTestFailure(f"the icon {ICON_PATH} is missing")
+    existing = QApplication.instance()
+    # Kept in a variable until drawn: the application object must outlive the drawing.
+    app = existing if existing is not None else QApplication(sys.argv[:1])
+    pixmap = app_icon().pixmap(64, 64)
+    if pixmap.isNull():
+        raise SelfTestFailure(f"the icon {ICON_PATH.name} could not be drawn "
+                              "(Qt's SVG image plugin may be missing)")
+    del app
+    return f"{ICON_PATH.name} drawn at 64 x 64"
+
+
 # -- helpers ------------------------------------------------------------------------------------
 
 
@@ -373,6 +663,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", metavar="URL", help="database address (see below)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also write the log, with tracebacks, to the terminal")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check this installation (or bundle) and exit: make a small "
+                        "temporary demo database with the migrations, load the keyring "
+                        "backends, the PostgreSQL driver, the charts, the XLSX export and "
+                        "the dashboard, open the main window unattended (offscreen without a "
+                        "display), then delete the temporary files; one line per check, "
+                        "exit status 1 if any failed")
     parser.set_defaults(handler=cmd_gui)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -510,6 +807,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, or a usage error already printed
         return exc.code if isinstance(exc.code, int) else EXIT_ERROR
     handler: Handler = args.handler
+    if args.self_test:
+        if handler is not cmd_gui:
+            return fail("--self-test runs on its own; give it no command.")
+        handler = cmd_self_test
     with logging_to(args.verbose):
         log.info("credits-desktop %s: %s", __version__,
                  " ".join(_safe_argv(argv if argv is not None else sys.argv[1:])))

@@ -514,3 +514,80 @@ def test_sqlite_gets_search_statistics_once(tmp_path: Path) -> None:
         assert {r[0] for r in stats()} == {"accounts"}
         assert world.db.read(lambda s: s.execute(text(
             "SELECT count(*) FROM sqlite_stat1 WHERE stat = '7 1'")).scalar()) == len(first)
+
+
+# -- the self-test ------------------------------------------------------------------------------
+
+SELF_TEST_CHECKS = ("version", "migrations", "demo data", "postgresql driver", "keyring",
+                    "charts", "spreadsheets", "views", "main window", "icon")
+
+
+def test_self_test_from_source_passes_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    """The whole self-test, as `.ci/run` runs it on the bundle: a line per check, status 0,
+    and the temporary folder gone."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM", bootstrap.ENV_VAR)}
+    env |= {"XDG_STATE_HOME": str(tmp_path / "state"), "XDG_DATA_HOME": str(tmp_path / "data"),
+            "TMPDIR": str(scratch)}
+    done = subprocess.run(
+        [sys.executable, "-m", "credits_desktop", "--self-test"],
+        capture_output=True, text=True, env=env, timeout=180, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("Credits Desk ") and "the source in" in lines[0]
+    assert [line.split(":")[0] for line in lines[1:-1]] == [
+        f"ok    {name}" for name in SELF_TEST_CHECKS
+    ], done.stdout
+    assert "signed in as dana (support)" in done.stdout
+    assert "(offscreen)" in done.stdout  # no display: Qt was told to draw off screen
+    assert lines[-1].startswith(f"Self-test passed: {len(SELF_TEST_CHECKS)} checks")
+    assert "Traceback" not in done.stderr
+    assert list(scratch.iterdir()) == []
+    # The user's own demo database is not made or touched.
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_failing_self_test_check_is_reported_and_the_others_still_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One broken check: a plain FAIL line, the rest still run, status 1, nothing left."""
+    from credits_desktop import cli
+
+    def broken(state: cli.SelfTestState) -> str:
+        from importlib import import_module
+
+        import_module("keyring.backends.not_there")  # as if the bundle had left it out
+        return "unreachable"
+
+    def stand_in(state: cli.SelfTestState) -> str:
+        assert state.folder.is_dir()
+        return "stood in"
+
+    monkeypatch.setattr(cli, "_check_keyring", broken)
+    # The Qt checks run in the subprocess test above; here they would share this process.
+    monkeypatch.setattr(cli, "_check_main_window", stand_in)
+    monkeypatch.setattr(cli, "_check_icon", stand_in)
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    code, out, err = run(capsys, "--self-test")
+    assert code == 1
+    assert "FAIL  keyring: ModuleNotFoundError: No module named 'keyring.backends.not_there'" \
+        in out.splitlines()
+    assert "ok    migrations:" in out and "ok    main window: stood in" in out
+    assert_plain_error(err)
+    assert "the self-test failed (keyring)" in err
+    assert list(tmp_path.glob("credits-desk-self-test-*")) == []
+
+
+def test_self_test_takes_no_command_or_database(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run(capsys, "--self-test", "check")
+    assert code == 2
+    assert_plain_error(err)
+    code, _out, err = run(capsys, "--db", "sqlite:///elsewhere.sqlite3", "--self-test")
+    assert code == 2
+    assert_plain_error(err)
+    assert "temporary database" in err
+    code, out, _err = run(capsys, "--help")
+    assert code == 0 and "--self-test" in out
