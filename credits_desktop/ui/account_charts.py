@@ -24,6 +24,9 @@ Exports (PNG, SVG, CSV of the features shown) are rendered here and written, wit
 audit row, by the worker (``services.account_charts.write_export``); only roles
 allowed to export may. Days of the usage chart are UTC calendar days (the rollup's);
 the axes show local dates.
+
+Every word shown (controls, titles, axes, legends, tooltips, the CSV header) goes
+through Qt's translation, context ``"AccountCharts"``; feature names are data.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ from credits_desktop.store.database import Database
 from . import formatting as fmt
 from .charts_common import (
     FAILED_BRUSH_STYLE,
+    QT_TRANSLATE_NOOP,
     REFUND_BRUSH_STYLE,
     BarSeries,
     CreditAxis,
@@ -81,10 +85,13 @@ from .charts_common import (
     StackedBars,
     apply_palette,
     configure,
+    counted,
     day_seconds,
+    range_text,
     render_png,
     render_svg,
     series_color,
+    span_text,
     step_points,
 )
 from .role_gate import role_decision
@@ -99,18 +106,25 @@ __all__ = [
     "ChartRequest",
 ]
 
+# Labels are translated where shown (QT_TRANSLATE_NOOP only marks them).
 RANGES: tuple[tuple[str, RangePreset], ...] = (
-    ("Current billing period", RangePreset.CURRENT_PERIOD),
-    ("Last 30 days", RangePreset.LAST_30_DAYS),
-    ("Last 90 days", RangePreset.LAST_90_DAYS),
-    ("Last 12 months", RangePreset.LAST_12_MONTHS),
-    ("Custom", RangePreset.CUSTOM),
+    (QT_TRANSLATE_NOOP("AccountCharts", "Current billing period"), RangePreset.CURRENT_PERIOD),
+    (QT_TRANSLATE_NOOP("AccountCharts", "Last 30 days"), RangePreset.LAST_30_DAYS),
+    (QT_TRANSLATE_NOOP("AccountCharts", "Last 90 days"), RangePreset.LAST_90_DAYS),
+    (QT_TRANSLATE_NOOP("AccountCharts", "Last 12 months"), RangePreset.LAST_12_MONTHS),
+    (QT_TRANSLATE_NOOP("AccountCharts", "Custom"), RangePreset.CUSTOM),
 )
 GRANULARITIES: tuple[tuple[str, Granularity], ...] = (
-    ("Day", Granularity.DAY),
-    ("Week", Granularity.WEEK),
-    ("Month", Granularity.MONTH),
+    (QT_TRANSLATE_NOOP("AccountCharts", "Day"), Granularity.DAY),
+    (QT_TRANSLATE_NOOP("AccountCharts", "Week"), Granularity.WEEK),
+    (QT_TRANSLATE_NOOP("AccountCharts", "Month"), Granularity.MONTH),
 )
+# What the bars of the usage chart are, in its title.
+BAR_WORDS = {
+    Granularity.DAY: QT_TRANSLATE_NOOP("AccountCharts", "days"),
+    Granularity.WEEK: QT_TRANSLATE_NOOP("AccountCharts", "weeks"),
+    Granularity.MONTH: QT_TRANSLATE_NOOP("AccountCharts", "months"),
+}
 # The bar size a preset reads best in; a custom range keeps the one chosen.
 PRESET_GRANULARITY = {
     RangePreset.CURRENT_PERIOD: Granularity.DAY,
@@ -125,16 +139,33 @@ REFUNDED_KEY = "_refunded"
 
 log = logging.getLogger(__name__)
 
-RENDER_TROUBLE = "The charts could not be drawn for the export; nothing was written."
+RENDER_TROUBLE = QT_TRANSLATE_NOOP(
+    "AccountCharts", "The charts could not be drawn for the export; nothing was written.")
 MESSAGE_STYLE = "color: #58151c;"
 NOTICE_STYLE = "color: #1b5e20;"
-EXPORT_TIP = "Save the charts ({kind}) to a file; the export is recorded in the audit log"
-NO_ACTOR_TIP = "Exports need a signed-in staff member."
+EXPORT_TIP = QT_TRANSLATE_NOOP(
+    "AccountCharts",
+    "Save the charts ({kind}) to a file; the export is recorded in the audit log")
+NO_ACTOR_TIP = QT_TRANSLATE_NOOP("AccountCharts", "Exports need a signed-in staff member.")
 BALANCE_KEYS = (
-    ("plan", "Plan credits"),
-    ("purchased", "Purchased credits"),
-    ("refund", "Refund credits"),
-    ("total", "Total"),
+    ("plan", QT_TRANSLATE_NOOP("AccountCharts", "Plan credits")),
+    ("purchased", QT_TRANSLATE_NOOP("AccountCharts", "Purchased credits")),
+    ("refund", QT_TRANSLATE_NOOP("AccountCharts", "Refund credits")),
+    ("total", QT_TRANSLATE_NOOP("AccountCharts", "Total")),
+)
+# The CSV export's header, as the user reads it: the columns of
+# ``services.account_charts.CSV_COLUMNS``, in their order, translated.
+CSV_HEADER = (
+    QT_TRANSLATE_NOOP("AccountCharts", "Bucket start (UTC day)"),
+    QT_TRANSLATE_NOOP("AccountCharts", "Bucket end (UTC day, included)"),
+    QT_TRANSLATE_NOOP("AccountCharts", "Feature code"),
+    QT_TRANSLATE_NOOP("AccountCharts", "Feature"),
+    QT_TRANSLATE_NOOP("AccountCharts", "Charges"),
+    QT_TRANSLATE_NOOP("AccountCharts", "Credits charged"),
+    QT_TRANSLATE_NOOP("AccountCharts", "Failed charges"),
+    QT_TRANSLATE_NOOP("AccountCharts", "Failed credits"),
+    QT_TRANSLATE_NOOP("AccountCharts", "Refunded credits"),
+    QT_TRANSLATE_NOOP("AccountCharts", "Credits used"),
 )
 
 
@@ -180,19 +211,19 @@ class AccountCharts(QWidget):
         # Controls.
         self.range_combo = QComboBox()
         self.range_combo.setObjectName("usageRange")
-        self.range_combo.setAccessibleName("Usage range")
-        self.range_combo.setToolTip("The days the charts cover")
+        self.range_combo.setAccessibleName(self.tr("Usage range"))
+        self.range_combo.setToolTip(self.tr("The days the charts cover"))
         for label, preset in RANGES:
-            self.range_combo.addItem(label, preset.value)
+            self.range_combo.addItem(self.tr(label), preset.value)
         today = datetime.now(UTC).date()
         self.date_from = QDateEdit(_qdate(today - timedelta(days=29)))
         self.date_from.setObjectName("usageFrom")
-        self.date_from.setAccessibleName("Usage from day")
-        self.date_from.setToolTip("First day shown (UTC day)")
+        self.date_from.setAccessibleName(self.tr("Usage from day"))
+        self.date_from.setToolTip(self.tr("First day shown (UTC day)"))
         self.date_to = QDateEdit(_qdate(today))
         self.date_to.setObjectName("usageTo")
-        self.date_to.setAccessibleName("Usage to day")
-        self.date_to.setToolTip("Last day shown, included (UTC day)")
+        self.date_to.setAccessibleName(self.tr("Usage to day"))
+        self.date_to.setToolTip(self.tr("Last day shown, included (UTC day)"))
         for edit in (self.date_from, self.date_to):
             edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd")
@@ -200,38 +231,40 @@ class AccountCharts(QWidget):
             edit.dateChanged.connect(self._custom_changed)
         self.granularity_combo = QComboBox()
         self.granularity_combo.setObjectName("usageGranularity")
-        self.granularity_combo.setAccessibleName("Usage bar size")
-        self.granularity_combo.setToolTip("One bar per day, week (from Monday) or month")
+        self.granularity_combo.setAccessibleName(self.tr("Usage bar size"))
+        self.granularity_combo.setToolTip(
+            self.tr("One bar per day, week (from Monday) or month"))
         for label, grain in GRANULARITIES:
-            self.granularity_combo.addItem(label, grain.value)
-        self.apart_box = QCheckBox("Show failed and refunded apart")
+            self.granularity_combo.addItem(self.tr(label), grain.value)
+        self.apart_box = QCheckBox(self.tr("Show failed and refunded apart"))
         self.apart_box.setObjectName("usageApart")
-        self.apart_box.setAccessibleName("Show failed and refunded credits apart")
-        self.apart_box.setToolTip(
+        self.apart_box.setAccessibleName(self.tr("Show failed and refunded credits apart"))
+        self.apart_box.setToolTip(self.tr(
             "Split each bar: succeeded charges, failed charges (hatched, above) and "
-            "refunded credits (hatched, below the axis)")
+            "refunded credits (hatched, below the axis)"))
         self.features_button = QToolButton()
         self.features_button.setObjectName("usageFeatures")
-        self.features_button.setText("Features")
-        self.features_button.setAccessibleName("Features shown in the usage chart")
-        self.features_button.setToolTip("Show or hide features (as clicking the legend does)")
+        self.features_button.setText(self.tr("Features"))
+        self.features_button.setAccessibleName(self.tr("Features shown in the usage chart"))
+        self.features_button.setToolTip(
+            self.tr("Show or hide features (as clicking the legend does)"))
         self.features_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.features_menu = QMenu(self.features_button)
         self.features_button.setMenu(self.features_menu)
-        self.export_png_button = QPushButton("Export PNG…")
+        self.export_png_button = QPushButton(self.tr("Export PNG…"))
         self.export_png_button.setObjectName("exportChartsPng")
-        self.export_png_button.setAccessibleName("Export the charts as PNG")
-        self.export_svg_button = QPushButton("Export SVG…")
+        self.export_png_button.setAccessibleName(self.tr("Export the charts as PNG"))
+        self.export_svg_button = QPushButton(self.tr("Export SVG…"))
         self.export_svg_button.setObjectName("exportChartsSvg")
-        self.export_svg_button.setAccessibleName("Export the charts as SVG")
-        self.export_csv_button = QPushButton("Export CSV…")
+        self.export_svg_button.setAccessibleName(self.tr("Export the charts as SVG"))
+        self.export_csv_button = QPushButton(self.tr("Export CSV…"))
         self.export_csv_button.setObjectName("exportUsageCsv")
-        self.export_csv_button.setAccessibleName("Export the usage figures as CSV")
+        self.export_csv_button.setAccessibleName(self.tr("Export the usage figures as CSV"))
         self.export_png_button.clicked.connect(lambda: self._ask_export("png"))
         self.export_svg_button.clicked.connect(lambda: self._ask_export("svg"))
         self.export_csv_button.clicked.connect(lambda: self._ask_export("csv"))
 
-        self.status = QLabel("The charts load when this tab is shown.")
+        self.status = QLabel(self.tr("The charts load when this tab is shown."))
         self.status.setObjectName("usageStatus")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -243,16 +276,16 @@ class AccountCharts(QWidget):
         # Charts.
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setObjectName("usageCharts")
-        self.canvas.setAccessibleName("Usage and balance charts")
-        self.canvas.setAccessibleDescription(
+        self.canvas.setAccessibleName(self.tr("Usage and balance charts"))
+        self.canvas.setAccessibleDescription(self.tr(
             "Credits used per feature over time, and the balances over time with the "
             "billing resets and the forecast; the figures are in the forecast text and "
-            "the CSV export")
+            "the CSV export"))
         self.canvas.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         # pyqtgraph keeps the view's scroll bars switched off; named all the same, as
         # every control is.
-        self.canvas.horizontalScrollBar().setAccessibleName("Charts horizontal scroll")
-        self.canvas.verticalScrollBar().setAccessibleName("Charts vertical scroll")
+        self.canvas.horizontalScrollBar().setAccessibleName(self.tr("Charts horizontal scroll"))
+        self.canvas.verticalScrollBar().setAccessibleName(self.tr("Charts vertical scroll"))
         self.canvas.setMinimumHeight(380)
         self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         # Each legend in a row of its own under its chart, so it never hides a bar.
@@ -282,23 +315,23 @@ class AccountCharts(QWidget):
         # The forecast.
         self.forecast_text = QPlainTextEdit()
         self.forecast_text.setObjectName("forecastText")
-        self.forecast_text.setAccessibleName("Credits forecast")
-        self.forecast_text.setAccessibleDescription(
+        self.forecast_text.setAccessibleName(self.tr("Credits forecast"))
+        self.forecast_text.setAccessibleDescription(self.tr(
             "Plain sentences about the account's pace, run-out date, unused plan credits "
-            "and the plan that would fit, to paste into a reply")
+            "and the plan that would fit, to paste into a reply"))
         self.forecast_text.setReadOnly(True)
         self.forecast_text.setMaximumHeight(self.fontMetrics().height() * 6)
-        self.copy_button = QPushButton("Copy")
+        self.copy_button = QPushButton(self.tr("Copy"))
         self.copy_button.setObjectName("copyForecast")
-        self.copy_button.setAccessibleName("Copy the forecast")
-        self.copy_button.setToolTip("Copy the forecast sentences to the clipboard")
+        self.copy_button.setAccessibleName(self.tr("Copy the forecast"))
+        self.copy_button.setToolTip(self.tr("Copy the forecast sentences to the clipboard"))
         self.copy_button.setEnabled(False)
         self.copy_button.clicked.connect(self.copy_forecast)
 
         controls = QHBoxLayout()
         controls.addWidget(self.range_combo)
         controls.addWidget(self.date_from)
-        controls.addWidget(QLabel("to"))
+        controls.addWidget(QLabel(self.tr("to")))
         controls.addWidget(self.date_to)
         controls.addWidget(self.granularity_combo)
         controls.addWidget(self.apart_box)
@@ -393,7 +426,7 @@ class AccountCharts(QWidget):
         job.failed.connect(self._failed)
         self._job = job
         self.message.hide()
-        self.status.setText("Loading the usage…")
+        self.status.setText(self.tr("Loading the usage…"))
 
     @Slot()
     def refresh(self) -> None:
@@ -422,7 +455,7 @@ class AccountCharts(QWidget):
         text = self.forecast_sentences()
         if text:
             QApplication.clipboard().setText(text)
-            self.status.setText("The forecast was copied to the clipboard.")
+            self.status.setText(self.tr("The forecast was copied to the clipboard."))
 
     # -- exports ------------------------------------------------------------------------------
 
@@ -442,8 +475,10 @@ class AccountCharts(QWidget):
             assert self._data is not None
             shown = [f.code for f in self._data.series.features
                      if self.bars.is_visible(f.code)]
+            rows = usage_csv_rows(self._data.series, shown)
+            rows[0] = [self.tr(title) for title in CSV_HEADER]
             text = io.StringIO()
-            csv.writer(text).writerows(usage_csv_rows(self._data.series, shown))
+            csv.writer(text).writerows(rows)
             # With a byte order mark: spreadsheets then read accents right.
             return text.getvalue().encode("utf-8-sig")
 
@@ -453,11 +488,12 @@ class AccountCharts(QWidget):
         if self._data is None or self._export_job is not None:
             return
         name = f"account-{self.account_id}-usage-{datetime.now().astimezone():%Y-%m-%d}"
-        filters = {"png": "PNG images (*.png)", "svg": "SVG images (*.svg)",
-                   "csv": "CSV files (*.csv)"}
+        filters = {"png": self.tr("PNG images (*.png)"), "svg": self.tr("SVG images (*.svg)"),
+                   "csv": self.tr("CSV files (*.csv)")}
         path, _kind = QFileDialog.getSaveFileName(
-            self, f"Export the charts as {kind.upper()}", str(Path.home() / f"{name}.{kind}"),
-            f"{filters[kind]};;All files (*)")
+            self, self.tr("Export the charts as {kind}").format(kind=kind.upper()),
+            str(Path.home() / f"{name}.{kind}"),
+            f"{filters[kind]};;{self.tr('All files (*)')}")
         if not path:
             return
         if not Path(path).suffix:
@@ -473,7 +509,7 @@ class AccountCharts(QWidget):
             # Drawing the chart for a file is pyqtgraph's work: a fault there is logged
             # and said plainly, and nothing is written.
             log.exception("could not render the %s", what)
-            message = str(exc) if isinstance(exc, ValueError) else RENDER_TROUBLE
+            message = str(exc) if isinstance(exc, ValueError) else self.tr(RENDER_TROUBLE)
             self._show_message(message, failed=True)
             self.export_failed.emit(message)
             return
@@ -490,7 +526,7 @@ class AccountCharts(QWidget):
     def _export_done(self, path: object) -> None:
         self._export_job = None
         self._update_exports()
-        self._show_message(f"Exported to {path}.", failed=False)
+        self._show_message(self.tr("Exported to {path}.").format(path=path), failed=False)
         self.exported.emit(str(path))
 
     @Slot(str)
@@ -504,7 +540,7 @@ class AccountCharts(QWidget):
         buttons = ((self.export_png_button, "PNG"), (self.export_svg_button, "SVG"),
                    (self.export_csv_button, "CSV"))
         if self._actor is None:
-            allowed, reason = False, NO_ACTOR_TIP
+            allowed, reason = False, self.tr(NO_ACTOR_TIP)
         else:
             decision = role_decision(self._actor, Action.EXPORT)
             allowed, reason = decision.verdict is not Verdict.DENY, decision.reason
@@ -512,11 +548,11 @@ class AccountCharts(QWidget):
             if not allowed:
                 enabled, tip = False, reason
             elif self._export_job is not None:
-                enabled, tip = False, "An export is under way."
+                enabled, tip = False, self.tr("An export is under way.")
             elif self._data is None:
-                enabled, tip = False, "The charts have not loaded yet."
+                enabled, tip = False, self.tr("The charts have not loaded yet.")
             else:
-                enabled, tip = True, EXPORT_TIP.format(kind=kind)
+                enabled, tip = True, self.tr(EXPORT_TIP).format(kind=kind)
             button.setEnabled(enabled)
             button.setToolTip(tip)
             button.setAccessibleDescription(tip)
@@ -596,8 +632,8 @@ class AccountCharts(QWidget):
         for legend in (self.usage_legend, self.balance_legend):
             legend.setLabelTextColor(colors.foreground)
         for plot in (self.usage_plot, self.balance_plot):
-            plot.getAxis("left").setLabel("Credits", color=colors.foreground.name())
-            plot.getAxis("bottom").setLabel("Date", color=colors.foreground.name())
+            plot.getAxis("left").setLabel(self.tr("Credits"), color=colors.foreground.name())
+            plot.getAxis("bottom").setLabel(self.tr("Date"), color=colors.foreground.name())
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
@@ -637,15 +673,18 @@ class AccountCharts(QWidget):
             failed = [sum(f.values[i].failed_credits for f in shown) for i in range(count)]
             refunded = [sum(f.values[i].refunded_credits for f in shown) for i in range(count)]
             grey = QColor("#6b6b6b")
-            bars.append(BarSeries(FAILED_KEY, "Failed charges", failed, grey,
+            bars.append(BarSeries(FAILED_KEY, self.tr("Failed charges"), failed, grey,
                                   style=FAILED_BRUSH_STYLE))
-            bars.append(BarSeries(REFUNDED_KEY, "Refunded", refunded, QColor("#404040"),
-                                  below=True, style=REFUND_BRUSH_STYLE))
+            bars.append(BarSeries(REFUNDED_KEY, self.tr("Refunded"), refunded,
+                                  QColor("#404040"), below=True, style=REFUND_BRUSH_STYLE))
         self.bars.set_data(left, widths, bars)
-        title = ("Credits charged per feature, failed and refunded apart" if apart
-                 else "Credits used per feature")
-        self.usage_plot.setTitle(f"{title} ({series.granularity.value}s, UTC days)",
-                                 color=self._fg.name())
+        if apart:
+            title = self.tr("Credits charged per feature, failed and refunded apart "
+                            "({bars}, UTC days)")
+        else:
+            title = self.tr("Credits used per feature ({bars}, UTC days)")
+        bar_words = self.tr(BAR_WORDS[series.granularity])
+        self.usage_plot.setTitle(title.format(bars=bar_words), color=self._fg.name())
         self._fill_features_menu(series)
         self.usage_plot.enableAutoRange(axis="y")
         self._show_summary()
@@ -674,16 +713,19 @@ class AccountCharts(QWidget):
         shown = [f.code for f in series.features if self.bars.is_visible(f.code)]
         total = sum((f.total for f in series.features if f.code in shown), Usage())
         rng = series.range
-        days = f"{rng.start.isoformat()} to {rng.last.isoformat()} (UTC days)"
+        days = self.tr("{days} (UTC days)").format(days=range_text(rng.start, rng.last))
         if not series.features:
-            self.status.setText(f"No credits were used from {days}.")
+            self.status.setText(self.tr("No credits were used from {days}.").format(days=days))
             return
         hidden = len(series.features) - len(shown)
-        note = f" ({hidden} feature{'s' if hidden != 1 else ''} hidden)" if hidden else ""
-        self.status.setText(
-            f"{fmt.credits_text(total.used)} credits used from {days}{note}: "
-            f"{total.charges:,} charges, {total.failed:,} failed, "
-            f"{fmt.credits_text(total.refunded_credits)} credits refunded.")
+        note = counted(self.tr(" (%Ln feature(s) hidden)", "", hidden), hidden) if hidden else ""
+        self.status.setText(self.tr(
+            "{used} credits used from {days}{hidden}: {charges}, {failed} failed, "
+            "{refunded} credits refunded.").format(
+                used=fmt.credits_text(total.used), days=days, hidden=note,
+                charges=counted(self.tr("%Ln charge(s)", "", total.charges), total.charges),
+                failed=fmt.credits_text(total.failed),
+                refunded=fmt.credits_text(total.refunded_credits)))
 
     def _draw_balances(self) -> None:
         assert self._data is not None
@@ -706,7 +748,7 @@ class AccountCharts(QWidget):
             values = [p.total if key == "total" else getattr(p, key) for p in history.points]
             xs, ys = step_points(times, values)
             curve = plot.plot(xs, ys, pen=styles[key])
-            self.balance_legend.addItem(curve, label)
+            self.balance_legend.addItem(curve, self.tr(label))
             self._balance_items.append(curve)
         reset_pen = pg.mkPen(self._muted, width=1, style=Qt.PenStyle.DashLine)
         for reset in history.resets:
@@ -718,8 +760,8 @@ class AccountCharts(QWidget):
         if history.resets:
             # The legend entry stands for every dashed line (it is never drawn itself).
             self._resets_entry = pg.PlotDataItem(pen=reset_pen)
-            self.balance_legend.addItem(self._resets_entry, "Billing reset")
-        plot.setTitle("Balances over time (local time)", color=self._fg.name())
+            self.balance_legend.addItem(self._resets_entry, self.tr("Billing reset"))
+        plot.setTitle(self.tr("Balances over time (local time)"), color=self._fg.name())
         plot.enableAutoRange(axis="y")
 
     @Slot(object)
@@ -746,7 +788,7 @@ class AccountCharts(QWidget):
             xs = [t.timestamp() for t, _v in points]
             ys = [float(v) for _t, v in points]
             projection = self.balance_plot.plot(xs, ys, pen=pen)
-            self.balance_legend.addItem(projection, "Forecast")
+            self.balance_legend.addItem(projection, self.tr("Forecast"))
             self._balance_items.append(projection)
             if f.run_out_at is not None:
                 marker = pg.ScatterPlotItem([xs[-1]], [0.0], symbol="x", size=12,
@@ -774,22 +816,27 @@ class AccountCharts(QWidget):
         if index is None:
             return None
         bucket = series.buckets[index]
-        lines = [bucket.span_text]
+        lines = [span_text(bucket.start, bucket.last)]
         shown = [f for f in series.features if self.bars.is_visible(f.code)]
         for feature in shown:
             u = feature.values[index]
             if u.charges == 0:
                 continue
-            lines.append(
-                f"{feature.name}: {u.used:,} credits used ({u.credits:,} charged, "
-                f"{u.failed_credits:,} of them by {u.failed:,} failed; "
-                f"{u.refunded_credits:,} refunded; {u.charges:,} "
-                f"charge{'' if u.charges == 1 else 's'})")
+            lines.append(self.tr(
+                "{feature}: {used} credits used ({charged} charged, {failed_credits} of them "
+                "by {failed} failed; {refunded} refunded; {charges})").format(
+                    feature=feature.name, used=fmt.credits_text(u.used),
+                    charged=fmt.credits_text(u.credits),
+                    failed_credits=fmt.credits_text(u.failed_credits),
+                    failed=fmt.credits_text(u.failed),
+                    refunded=fmt.credits_text(u.refunded_credits),
+                    charges=counted(self.tr("%Ln charge(s)", "", u.charges), u.charges)))
         total = series.bucket_total(index, [f.code for f in shown])
         if len(lines) == 1:
-            lines.append("No credits used")
+            lines.append(self.tr("No credits used"))
         else:
-            lines.append(f"Total: {total.used:,} credits used")
+            lines.append(self.tr("Total: {used} credits used").format(
+                used=fmt.credits_text(total.used)))
         return "\n".join(lines)
 
     def _balance_text(self, x: float, _y: float) -> str | None:
@@ -804,8 +851,8 @@ class AccountCharts(QWidget):
         point = history.at(moment)
         return "\n".join([
             f"{fmt.local_datetime(moment)} ({fmt.utc_datetime(moment)})",
-            f"Plan credits: {point.plan:,}",
-            f"Purchased credits: {point.purchased:,}",
-            f"Refund credits: {point.refund:,}",
-            f"Total: {point.total:,}",
+            self.tr("Plan credits: {n}").format(n=fmt.credits_text(point.plan)),
+            self.tr("Purchased credits: {n}").format(n=fmt.credits_text(point.purchased)),
+            self.tr("Refund credits: {n}").format(n=fmt.credits_text(point.refund)),
+            self.tr("Total: {n}").format(n=fmt.credits_text(point.total)),
         ])

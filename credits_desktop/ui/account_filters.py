@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -46,19 +46,33 @@ DEFAULT_LOW_BALANCE: Final = 100
 LOW_BALANCE_MIN: Final = 1
 LOW_BALANCE_MAX: Final = 10_000_000
 
-PLAN_TIP = "Only accounts on this plan"
-PLANS_FAILED_TIP = "The plans could not be loaded: {message} Open this list to try again."
-STATUS_TIP = "Only accounts with this status (suspended and closed ones are greyed out)"
-LOW_TIP = (
+# The tooltips' English source texts, translated when the bar is made (see _tr).
+_CONTEXT = "AccountFilterBar"
+PLAN_TIP = str(QT_TRANSLATE_NOOP("AccountFilterBar", "Only accounts on this plan"))
+PLANS_FAILED_TIP = str(QT_TRANSLATE_NOOP(
+    "AccountFilterBar",
+    "The plans could not be loaded: {message} Open this list to try again."))
+STATUS_TIP = str(QT_TRANSLATE_NOOP(
+    "AccountFilterBar",
+    "Only accounts with this status (suspended and closed ones are greyed out)"))
+LOW_TIP = str(QT_TRANSLATE_NOOP(
+    "AccountFilterBar",
     "Only accounts whose total available credits (plan credits left, purchased and "
-    "refund credits) are below the number beside it"
-)
-THRESHOLD_TIP = "Total available below this many credits (tick “Low balance” to use it)"
-UNREFUNDED_TIP = (
+    "refund credits) are below the number beside it"))
+THRESHOLD_TIP = str(QT_TRANSLATE_NOOP(
+    "AccountFilterBar",
+    "Total available below this many credits (tick “Low balance” to use it)"))
+UNREFUNDED_TIP = str(QT_TRANSLATE_NOOP(
+    "AccountFilterBar",
     "Only accounts with at least one failed charge that cost credits and has not been "
-    "refunded yet"
-)
-CLEAR_TIP = "Show every account again (the search text stays)"
+    "refunded yet"))
+CLEAR_TIP = str(QT_TRANSLATE_NOOP(
+    "AccountFilterBar", "Show every account again (the search text stays)"))
+
+
+def _tr(source: str) -> str:
+    """One of the texts above in the user's language."""
+    return QCoreApplication.translate(_CONTEXT, source)
 
 
 @dataclass(frozen=True)
@@ -114,37 +128,41 @@ class AccountFilterBar(QWidget):
 
         self.plan = _PlanCombo()
         self.plan.setObjectName("planFilter")
-        self.plan.addItem("All plans", None)
+        self.plan.addItem(self.tr("All plans"), None)
         self.plan.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.plan.opening.connect(self._retry_plans)
 
         self.status = QComboBox()
         self.status.setObjectName("accountStatusFilter")
-        self.status.addItem("All statuses", None)
+        self.status.addItem(self.tr("All statuses"), None)
         for code in ACCOUNT_STATUSES:
-            self.status.addItem(STATUS_LABELS.get(code, code.capitalize()), code)
+            # The account view's words for the statuses, in its translation context.
+            label = STATUS_LABELS.get(code)
+            self.status.addItem(
+                QCoreApplication.translate("AccountDetail", str(label)) if label is not None
+                else code.capitalize(), code)
         self.status.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
 
-        self.low_balance = QCheckBox("Low balance")
+        self.low_balance = QCheckBox(self.tr("Low balance"))
         self.low_balance.setObjectName("lowBalanceFilter")
         self.threshold = QSpinBox()
         self.threshold.setObjectName("lowBalanceThreshold")
         self.threshold.setRange(LOW_BALANCE_MIN, LOW_BALANCE_MAX)
         self.threshold.setValue(DEFAULT_LOW_BALANCE)
-        self.threshold.setPrefix("below ")
-        self.threshold.setSuffix(" credits")
+        self.threshold.setPrefix(self.tr("below ", "before the threshold: below 100 credits"))
+        self.threshold.setSuffix(self.tr(" credits", "after the threshold: below 100 credits"))
         self.threshold.setGroupSeparatorShown(True)
         # Typing "5000" must not run four searches: the value counts on Enter, on
         # leaving the field, or at once for the arrows.
         self.threshold.setKeyboardTracking(False)
         self.threshold.setEnabled(False)
 
-        self.unrefunded = QCheckBox("Has unrefunded failed charges")
+        self.unrefunded = QCheckBox(self.tr("Has unrefunded failed charges"))
         self.unrefunded.setObjectName("unrefundedFilter")
 
         self.clear_button = QToolButton()
         self.clear_button.setObjectName("clearFilters")
-        self.clear_button.setText("Clear filters")
+        self.clear_button.setText(self.tr("Clear filters"))
         self.clear_button.setAutoRaise(True)
         self.clear_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         # Its room stays when hidden, so the search field does not jump when it shows.
@@ -154,15 +172,16 @@ class AccountFilterBar(QWidget):
         self.clear_button.hide()
 
         for widget, name, tip in (
-            (self.plan, "Plan filter", PLAN_TIP),
-            (self.status, "Status filter", STATUS_TIP),
-            (self.low_balance, "Low balance filter", LOW_TIP),
-            (self.threshold, "Low balance threshold", THRESHOLD_TIP),
-            (self.unrefunded, "Only accounts with unrefunded failed charges", UNREFUNDED_TIP),
-            (self.clear_button, "Clear filters", CLEAR_TIP),
+            (self.plan, self.tr("Plan filter"), PLAN_TIP),
+            (self.status, self.tr("Status filter"), STATUS_TIP),
+            (self.low_balance, self.tr("Low balance filter"), LOW_TIP),
+            (self.threshold, self.tr("Low balance threshold"), THRESHOLD_TIP),
+            (self.unrefunded, self.tr("Only accounts with unrefunded failed charges"),
+             UNREFUNDED_TIP),
+            (self.clear_button, self.tr("Clear filters"), CLEAR_TIP),
         ):
             widget.setAccessibleName(name)
-            widget.setToolTip(tip)
+            widget.setToolTip(_tr(tip))
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -251,17 +270,18 @@ class AccountFilterBar(QWidget):
         self.plan.blockSignals(True)
         try:
             self.plan.clear()
-            self.plan.addItem("All plans", None)
+            self.plan.addItem(self.tr("All plans"), None)
             for plan in plans:
                 self.plan.addItem(plan.name, plan.code)
                 self.plan.setItemData(
                     self.plan.count() - 1,
-                    f"{plan.name}: {fmt.credits_text(plan.allotment)} plan credits a month",
+                    self.tr("{plan}: {credits} plan credits a month").format(
+                        plan=plan.name, credits=fmt.credits_text(plan.allotment)),
                     Qt.ItemDataRole.ToolTipRole,
                 )
         finally:
             self.plan.blockSignals(False)
-        self.plan.setToolTip(PLAN_TIP)
+        self.plan.setToolTip(_tr(PLAN_TIP))
         known = self._select_plan()
         self.plans_loaded.emit()
         if not known:
@@ -273,7 +293,7 @@ class AccountFilterBar(QWidget):
     def _plans_not_loaded(self, message: str) -> None:
         self._plans_job = None
         self._plans_failed = True
-        self.plan.setToolTip(PLANS_FAILED_TIP.format(message=message))
+        self.plan.setToolTip(_tr(PLANS_FAILED_TIP).format(message=message))
         self.plans_failed.emit(message)
 
     @Slot()

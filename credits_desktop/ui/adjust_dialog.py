@@ -37,7 +37,9 @@ from credits_desktop.services.reasons import REASON_LABELS, AdjustmentReason
 from credits_desktop.services.results import OperationResult
 from credits_desktop.store.database import Database
 
+from . import formatting as fmt
 from .change_dialog import ChangeDialog
+from .i18n import plural
 from .workers import Worker
 
 __all__ = ["AdjustDialog"]
@@ -63,23 +65,24 @@ class AdjustDialog(ChangeDialog):
         self._at = at
         # Known from the first preview; until then a removal cannot be checked.
         self.removable: int | None = None
-        self.setWindowTitle(f"Adjust purchased credits of {account_name}")
+        self.setWindowTitle(self.tr("Adjust purchased credits of {name}").format(
+            name=account_name))
         self.setObjectName("adjustDialog")
         self.setMinimumWidth(520)
 
         intro = QLabel(
-            f"Add or remove purchased credits of <b>{escape(account_name)}</b>. "
-            "Purchased credits never expire."
+            self.tr("Add or remove purchased credits of <b>{name}</b>. "
+                    "Purchased credits never expire.").format(name=escape(account_name))
         )
         intro.setTextFormat(Qt.TextFormat.RichText)
         intro.setWordWrap(True)
 
-        self.add_button = QRadioButton("&Add credits")
+        self.add_button = QRadioButton(self.tr("&Add credits"))
         self.add_button.setObjectName("adjustAdd")
-        self.add_button.setAccessibleName("Add purchased credits")
-        self.remove_button = QRadioButton("Re&move credits")
+        self.add_button.setAccessibleName(self.tr("Add purchased credits"))
+        self.remove_button = QRadioButton(self.tr("Re&move credits"))
         self.remove_button.setObjectName("adjustRemove")
-        self.remove_button.setAccessibleName("Remove purchased credits")
+        self.remove_button.setAccessibleName(self.tr("Remove purchased credits"))
         self.add_button.setChecked(True)
         self.direction = QButtonGroup(self)
         self.direction.addButton(self.add_button)
@@ -94,11 +97,11 @@ class AdjustDialog(ChangeDialog):
 
         self.amount = QSpinBox()
         self.amount.setObjectName("adjustAmount")
-        self.amount.setAccessibleName("Credits to add or remove")
+        self.amount.setAccessibleName(self.tr("Credits to add or remove"))
         self.amount.setGroupSeparatorShown(True)
         self.amount.setRange(0, v.MAX_CREDITS)
-        self.amount.setSpecialValueText("Enter an amount")
-        self.amount.setSuffix(" credits")
+        self.amount.setSpecialValueText(self.tr("Enter an amount"))
+        self.amount.setSuffix(self.tr(" credits", "after the amount: 300 credits"))
         self.amount.valueChanged.connect(self.schedule_preview)
 
         self.removable_label = QLabel()
@@ -108,31 +111,31 @@ class AdjustDialog(ChangeDialog):
 
         self.reason = QComboBox()
         self.reason.setObjectName("adjustReason")
-        self.reason.setAccessibleName("Adjustment reason")
+        self.reason.setAccessibleName(self.tr("Adjustment reason"))
         for code in AdjustmentReason:
             self.reason.addItem(REASON_LABELS[code], code.value)
 
         self.reference = QLineEdit()
         self.reference.setObjectName("reference")
-        self.reference.setAccessibleName("External reference")
-        self.reference.setPlaceholderText("Invoice, order or ticket number")
+        self.reference.setAccessibleName(self.tr("External reference"))
+        self.reference.setPlaceholderText(self.tr("Invoice, order or ticket number"))
         self.reference.setMaxLength(v.TICKET_MAX)
         self.reference.textChanged.connect(self.update_state)
 
         self.note = QPlainTextEdit()
         self.note.setObjectName("note")
-        self.note.setAccessibleName("Note")
-        self.note.setPlaceholderText("Optional")
+        self.note.setAccessibleName(self.tr("Note"))
+        self.note.setPlaceholderText(self.tr("Optional"))
         self.note.setTabChangesFocus(True)
         self.note.setFixedHeight(self.note.fontMetrics().lineSpacing() * 4)
         self.note.textChanged.connect(self.update_state)
 
-        self.form.addRow("Direction:", direction_row)
-        self.form.addRow("Am&ount:", self.amount)
+        self.form.addRow(self.tr("Direction:"), direction_row)
+        self.form.addRow(self.tr("Am&ount:"), self.amount)
         self.form.addRow("", self.removable_label)
-        self.form.addRow("&Reason:", self.reason)
-        self.form.addRow("R&eference:", self.reference)
-        self.form.addRow("&Note:", self.note)
+        self.form.addRow(self.tr("&Reason:"), self.reason)
+        self.form.addRow(self.tr("R&eference:"), self.reference)
+        self.form.addRow(self.tr("&Note:"), self.note)
         self.build(intro)
         self.amount.setFocus()
         self.amount.selectAll()
@@ -144,11 +147,13 @@ class AdjustDialog(ChangeDialog):
     def form_problem(self) -> str | None:
         amount = self.amount.value()
         if amount <= 0:
-            return "Enter how many credits to add or remove."
+            return self.tr("Enter how many credits to add or remove.")
         if self.remove_button.isChecked() and self.removable is not None \
                 and amount > self.removable:
-            return (f"Only {self.removable:,} purchased credits can be removed; "
-                    "the balance never goes below zero.")
+            return self.tr("Only {credits} purchased credit(s) can be removed; "
+                           "the balance never goes below zero.", "",
+                           plural(self.removable)).format(
+                credits=fmt.credits_text(self.removable))
         try:
             v.required_text(self.reference.text(), "reference", "A reference",
                             max_length=v.TICKET_MAX)
@@ -177,16 +182,23 @@ class AdjustDialog(ChangeDialog):
 
     def ok_text(self, preview: ChangePreview | None) -> str:
         amount = self.amount.value()
-        verb = "remove" if self.remove_button.isChecked() else "add"
-        if preview is not None and preview.verdict is Verdict.REQUEST:
-            return f"Request to {verb} {amount:,} credits"
-        return f"{verb.capitalize()} {amount:,} credits" if amount else "Adjust credits"
+        if not amount:
+            return self.tr("Adjust credits")
+        request = preview is not None and preview.verdict is Verdict.REQUEST
+        if self.remove_button.isChecked():
+            text = (self.tr("Request to remove {credits} credit(s)", "", plural(amount))
+                    if request else self.tr("Remove {credits} credit(s)", "", plural(amount)))
+        else:
+            text = (self.tr("Request to add {credits} credit(s)", "", plural(amount))
+                    if request else self.tr("Add {credits} credit(s)", "", plural(amount)))
+        return text.format(credits=fmt.credits_text(amount))
 
     def on_preview(self, preview: ChangePreview) -> None:
         self.removable = preview.removable
         self.removable_label.setText(
-            f"{preview.removable:,} purchased credits now: at most "
-            f"{preview.removable:,} can be removed."
+            self.tr("{credits} purchased credit(s) now: at most {credits} can be removed.",
+                    "", plural(preview.removable)).format(
+                credits=fmt.credits_text(preview.removable))
         )
 
     def _direction_changed(self) -> None:

@@ -15,6 +15,10 @@ outcomes, with both buttons disabled and the reason in their tooltips; the servi
 check both rules again. Double-clicking a row asks the main window to open its
 account. Every read and write goes through the window's
 :class:`~credits_desktop.ui.workers.Worker`.
+
+The frame (filters, paging, status, messages) is :class:`~credits_desktop.ui.work_list.
+WorkListView`'s. Every word shown goes through Qt's translation; what the services
+wrote (summaries, reasons, comments, refusals) is shown as written.
 """
 
 from __future__ import annotations
@@ -25,14 +29,13 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any, Final
 
-from PySide6.QtCore import QModelIndex, Qt, Signal, Slot
-from PySide6.QtGui import QBrush, QCloseEvent, QKeyEvent, QShowEvent
+from PySide6.QtCore import QCoreApplication, Qt, Signal, Slot
+from PySide6.QtGui import QBrush, QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QPushButton,
@@ -52,9 +55,10 @@ from credits_desktop.store.database import Database
 
 from . import formatting as fmt
 from .detail_models import signed
-from .failures_view import MESSAGE_STYLE, NOTICE_STYLE, worklist_table
+from .i18n import QT_TRANSLATE_NOOP, counted
 from .role_gate import role_decision
-from .table_models import ROW_ROLE, PagedModel, greyed
+from .table_models import greyed
+from .work_list import WorkListModel, WorkListView, worklist_table
 from .workers import Worker
 
 __all__ = [
@@ -68,30 +72,48 @@ __all__ = [
 
 APPROVALS_PAGE_SIZE: Final = 100
 
+# The words of these tables are translated where shown (context "Approvals").
 # The status filter: label and the status it lists (None: every status).
 STATUS_CHOICES: Final[tuple[tuple[str, str | None], ...]] = (
-    ("Pending", "pending"),
-    ("All", None),
-    ("Approved", "approved"),
-    ("Rejected", "rejected"),
-    ("Failed", "failed"),
+    (QT_TRANSLATE_NOOP("Approvals", "Pending"), "pending"),
+    (QT_TRANSLATE_NOOP("Approvals", "All"), None),
+    (QT_TRANSLATE_NOOP("Approvals", "Approved"), "approved"),
+    (QT_TRANSLATE_NOOP("Approvals", "Rejected"), "rejected"),
+    (QT_TRANSLATE_NOOP("Approvals", "Failed"), "failed"),
 )
 STATUS_LABELS: Final = {
-    "pending": "Pending",
-    "approved": "Approved",
-    "rejected": "Rejected",
-    "failed": "Failed",
+    "pending": QT_TRANSLATE_NOOP("Approvals", "Pending"),
+    "approved": QT_TRANSLATE_NOOP("Approvals", "Approved"),
+    "rejected": QT_TRANSLATE_NOOP("Approvals", "Rejected"),
+    "failed": QT_TRANSLATE_NOOP("Approvals", "Failed"),
 }
 KIND_LABELS: Final = {
-    "refund": "Refund",
-    "adjustment": "Adjustment",
-    "reversal": "Reversal",
+    "refund": QT_TRANSLATE_NOOP("Approvals", "Refund"),
+    "adjustment": QT_TRANSLATE_NOOP("Approvals", "Adjustment"),
+    "reversal": QT_TRANSLATE_NOOP("Approvals", "Reversal"),
+}
+# Why a decided request has both buttons disabled, by its status ({id}: the request).
+ALREADY_DECIDED: Final = {
+    "approved": QT_TRANSLATE_NOOP("Approvals", "Request #{id} was already approved."),
+    "rejected": QT_TRANSLATE_NOOP("Approvals", "Request #{id} was already rejected."),
+    "failed": QT_TRANSLATE_NOOP("Approvals", "Request #{id} was already failed."),
 }
 
-SELECT_APPROVE_TIP = "Select a pending request to approve it."
-SELECT_REJECT_TIP = "Select a pending request to reject it."
-OWN_REJECT_TIP = "You cannot reject your own request; a colleague decides on it."
+SELECT_APPROVE_TIP = QT_TRANSLATE_NOOP("Approvals", "Select a pending request to approve it.")
+SELECT_REJECT_TIP = QT_TRANSLATE_NOOP("Approvals", "Select a pending request to reject it.")
+OWN_REJECT_TIP = QT_TRANSLATE_NOOP(
+    "Approvals", "You cannot reject your own request; a colleague decides on it.")
 _ERROR_STYLE = "color: #a4161a;"
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate("Approvals", text)
+
+
+def _label(labels: dict[str, str], code: str) -> str:
+    """The translated label of ``code`` (a status or kind), or the code itself."""
+    label = labels.get(code)
+    return _tr(label) if label is not None else code
 
 
 @dataclass(frozen=True)
@@ -114,50 +136,62 @@ def effect_text(row: RequestRow) -> str:
 def outcome_text(row: RequestRow) -> str:
     """What became of the request, in a few words."""
     if row.status == "failed":
-        return f"Could not be applied: {row.failure_reason or 'no reason recorded'}"
+        return _tr("Could not be applied: {reason}").format(
+            reason=row.failure_reason or _tr("no reason recorded"))
     if row.status == "pending":
-        return "Waiting for a colleague"
+        return _tr("Waiting for a colleague")
     return row.comment or ""
 
 
-class RequestsModel(PagedModel):
+class RequestsModel(WorkListModel):
     """Approval requests, newest first, filtered in SQL."""
 
+    TR_CONTEXT = "RequestsModel"
     COLUMNS = (
-        ("Requested", "When the request was made (local time; UTC in the tooltip)"),
-        ("Requested by", "The staff member who asked"),
-        ("Account", "The customer account it changes"),
-        ("What", "The kind of change"),
-        ("Effect", "Credits the account gains (+) or loses (−) if it is applied"),
-        ("Status", "Pending, approved, rejected, or failed (approved but could not apply)"),
-        ("Summary", "What was asked"),
-        ("Why approval", "Why the change needed a colleague's approval"),
-        ("Decided by", "Who approved or rejected it"),
-        ("Outcome", "The decision's comment, or why an approved request could not apply"),
+        (QT_TRANSLATE_NOOP("RequestsModel", "Requested"),
+         QT_TRANSLATE_NOOP("RequestsModel",
+                           "When the request was made (local time; UTC in the tooltip)")),
+        (QT_TRANSLATE_NOOP("RequestsModel", "Requested by"),
+         QT_TRANSLATE_NOOP("RequestsModel", "The staff member who asked")),
+        (QT_TRANSLATE_NOOP("RequestsModel", "Account"),
+         QT_TRANSLATE_NOOP("RequestsModel", "The customer account it changes")),
+        (QT_TRANSLATE_NOOP("RequestsModel", "What"),
+         QT_TRANSLATE_NOOP("RequestsModel", "The kind of change")),
+        (QT_TRANSLATE_NOOP("RequestsModel", "Effect"),
+         QT_TRANSLATE_NOOP("RequestsModel",
+                           "Credits the account gains (+) or loses (−) if it is applied")),
+        (QT_TRANSLATE_NOOP("RequestsModel", "Status"),
+         QT_TRANSLATE_NOOP("RequestsModel",
+                           "Pending, approved, rejected, or failed (approved but could not "
+                           "apply)")),
+        (QT_TRANSLATE_NOOP("RequestsModel", "Summary"),
+         QT_TRANSLATE_NOOP("RequestsModel", "What was asked")),
+        (QT_TRANSLATE_NOOP("RequestsModel", "Why approval"),
+         QT_TRANSLATE_NOOP("RequestsModel", "Why the change needed a colleague's approval")),
+        (QT_TRANSLATE_NOOP("RequestsModel", "Decided by"),
+         QT_TRANSLATE_NOOP("RequestsModel", "Who approved or rejected it")),
+        (QT_TRANSLATE_NOOP("RequestsModel", "Outcome"),
+         QT_TRANSLATE_NOOP("RequestsModel",
+                           "The decision's comment, or why an approved request could not apply")),
     )
     NUMERIC = frozenset({COL_EFFECT})
 
     def __init__(self, db: Database, worker: Worker, parent: Any = None, *,
                  page_size: int = APPROVALS_PAGE_SIZE) -> None:
-        super().__init__(db, worker, parent, page_size=page_size)
-        self._filter = RequestFilter()
+        super().__init__(db, worker, parent, page_size=page_size, wanted=RequestFilter())
 
     @property
     def filter(self) -> RequestFilter:
-        return self._filter
+        wanted = self.wanted
+        assert isinstance(wanted, RequestFilter)
+        return wanted
 
     def set_filter(self, request_filter: RequestFilter) -> None:
         """List the requests matching ``request_filter``, from the first page."""
-        if self._started and request_filter == self._filter and not self._failed:
-            return
-        self._filter = request_filter
-        self.refresh()
-
-    def answers(self) -> object:
-        return self._filter
+        self.ask(request_filter)
 
     def reader(self) -> Callable[[Database, Cursor | None, int], Page[Any]]:
-        f = self._filter
+        f = self.filter
 
         def read(db: Database, after: Cursor | None, limit: int) -> Page[Any]:
             return requests_page(db, status=f.status, requested_by=f.requested_by,
@@ -173,7 +207,7 @@ class RequestsModel(PagedModel):
         if column == COL_ACCOUNT:
             return row.account_name
         if column == COL_KIND:
-            return KIND_LABELS.get(row.kind, row.kind)
+            return _label(KIND_LABELS, row.kind)
         if column == COL_EFFECT:
             return effect_text(row)
         if column == COL_SUMMARY:
@@ -181,7 +215,7 @@ class RequestsModel(PagedModel):
         if column == COL_WHY:
             return row.why
         if column == COL_STATUS:
-            return STATUS_LABELS.get(row.status, row.status)
+            return _label(STATUS_LABELS, row.status)
         if column == COL_DECIDED_BY:
             return row.decided_by_name or ""
         if column == COL_OUTCOME:
@@ -190,12 +224,13 @@ class RequestsModel(PagedModel):
 
     def tooltip(self, row: RequestRow, column: int) -> str | None:
         if column == COL_REQUESTED:
-            return f"{fmt.utc_datetime(row.requested_at)}\nRequest #{row.id}"
+            return self.tr("{utc}\nRequest #{id}").format(
+                utc=fmt.utc_datetime(row.requested_at), id=row.id)
         if column == COL_ACCOUNT:
-            return f"Account #{row.account_id} (double-click to open it)"
+            return self.tr("Account #{id} (double-click to open it)").format(id=row.account_id)
         if column == COL_DECIDED_BY and row.decided_at is not None:
-            return f"Decided {fmt.local_datetime(row.decided_at)} " \
-                   f"({fmt.utc_datetime(row.decided_at)})"
+            return self.tr("Decided {local} ({utc})").format(
+                local=fmt.local_datetime(row.decided_at), utc=fmt.utc_datetime(row.decided_at))
         if column in (COL_SUMMARY, COL_WHY, COL_OUTCOME):
             return self.display(row, column) or None
         return None
@@ -214,28 +249,39 @@ class RequestsModel(PagedModel):
 
 def request_details(row: RequestRow) -> str:
     """Everything about a request, as rich text for the detail pane and the dialog."""
+    asked = _tr("Asked by {who} on {when}: {reason}").format(
+        who=escape(row.requested_by_name), when=escape(fmt.local_datetime(row.requested_at)),
+        reason=escape(row.reason))
+    if row.note:
+        asked = _tr("{asked} — “{note}”").format(asked=asked, note=escape(row.note))
     lines = [
-        f"<b>Request #{row.id}</b> · {escape(KIND_LABELS.get(row.kind, row.kind))} · "
-        f"{escape(row.account_name)} (account #{row.account_id}) · "
-        f"effect <b>{escape(effect_text(row))}</b> credits",
+        _tr("<b>Request #{id}</b> · {kind} · {account} (account #{account_id}) · effect "
+            "<b>{effect}</b> credits").format(
+                id=row.id, kind=escape(_label(KIND_LABELS, row.kind)),
+                account=escape(row.account_name), account_id=row.account_id,
+                effect=escape(effect_text(row))),
         escape(row.summary),
-        f"Asked by {escape(row.requested_by_name)} on "
-        f"{escape(fmt.local_datetime(row.requested_at))}: {escape(row.reason)}"
-        + (f" — “{escape(row.note)}”" if row.note else ""),
+        asked,
     ]
     if row.why:
-        lines.append(f"Why approval: {escape(row.why)}")
-    status = STATUS_LABELS.get(row.status, row.status)
+        lines.append(_tr("Why approval: {why}").format(why=escape(row.why)))
+    status = _label(STATUS_LABELS, row.status)
     if row.status == "pending":
-        lines.append("Status: Pending, waiting for a colleague.")
+        lines.append(_tr("Status: Pending, waiting for a colleague."))
     else:
-        by = f" by {escape(row.decided_by_name)}" if row.decided_by_name else ""
-        when = f" on {escape(fmt.local_datetime(row.decided_at))}" if row.decided_at else ""
-        outcome = f"Status: <b>{escape(status)}</b>{by}{when}."
+        outcome = _tr("Status: <b>{status}</b>").format(status=escape(status))
+        if row.decided_by_name:
+            outcome = _tr("{outcome} by {who}").format(outcome=outcome,
+                                                       who=escape(row.decided_by_name))
+        if row.decided_at:
+            outcome = _tr("{outcome} on {when}").format(
+                outcome=outcome, when=escape(fmt.local_datetime(row.decided_at)))
+        outcome += "."
         if row.comment:
-            outcome += f" Comment: “{escape(row.comment)}”"
+            outcome += _tr(" Comment: “{comment}”").format(comment=escape(row.comment))
         if row.status == "failed" and row.failure_reason:
-            outcome += f" It could not be applied: {escape(row.failure_reason)}"
+            outcome += _tr(" It could not be applied: {reason}").format(
+                reason=escape(row.failure_reason))
         lines.append(outcome)
     return "<br>".join(lines)
 
@@ -266,14 +312,13 @@ class DecisionDialog(QDialog):
         self._worker = worker
         self.request = request
         self.approve = approve
-        verb = "approve" if approve else "reject"
-        self.idempotency_key = f"{verb}-{uuid.uuid4()}"
+        self.idempotency_key = f"{'approve' if approve else 'reject'}-{uuid.uuid4()}"
         self.outcome: OperationResult | None = None
         # The last refusal or failure the database answered with ("" for none).
         self.last_error = ""
         self._busy = False
         self.setObjectName("decisionDialog")
-        self.setWindowTitle(f"{verb.capitalize()} request #{request.id}")
+        self.setWindowTitle(self._ok_text())
         self.setMinimumWidth(520)
 
         self.details = QLabel(request_details(request))
@@ -281,25 +326,25 @@ class DecisionDialog(QDialog):
         self.details.setTextFormat(Qt.TextFormat.RichText)
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.details.setAccessibleName("The request")
+        self.details.setAccessibleName(self.tr("The request"))
 
         if approve:
-            explain = ("Approving applies the change at once. If the account no longer "
-                       "allows it, the request is marked failed with the reason and "
-                       "nothing changes.")
+            explain = self.tr("Approving applies the change at once. If the account no longer "
+                              "allows it, the request is marked failed with the reason and "
+                              "nothing changes.")
         else:
-            explain = "Rejecting changes nothing; the requester sees your comment."
+            explain = self.tr("Rejecting changes nothing; the requester sees your comment.")
         self.explain = QLabel(explain)
         self.explain.setWordWrap(True)
 
         self.comment = QPlainTextEdit()
         self.comment.setObjectName("decisionComment")
-        self.comment.setAccessibleName("Comment")
+        self.comment.setAccessibleName(self.tr("Comment"))
         self.comment.setToolTip(
-            "Why you approve (optional)" if approve else "Why you reject it (required)"
-        )
-        self.comment.setPlaceholderText("Optional comment" if approve
-                                        else "Say why (required)")
+            self.tr("Why you approve (optional)") if approve
+            else self.tr("Why you reject it (required)"))
+        self.comment.setPlaceholderText(self.tr("Optional comment") if approve
+                                        else self.tr("Say why (required)"))
         self.comment.setTabChangesFocus(True)
         self.comment.setFixedHeight(self.comment.fontMetrics().lineSpacing() * 4)
         self.comment.textChanged.connect(self.update_state)
@@ -308,27 +353,28 @@ class DecisionDialog(QDialog):
         self.problem_label.setObjectName("decisionProblem")
         self.problem_label.setWordWrap(True)
         self.problem_label.setStyleSheet(_ERROR_STYLE)
-        self.problem_label.setAccessibleName("What still needs attention")
+        self.problem_label.setAccessibleName(self.tr("What still needs attention"))
 
         self.buttons = QDialogButtonBox()
-        self.ok_button = QPushButton(f"{verb.capitalize()} request #{request.id}")
+        self.ok_button = QPushButton(self._ok_text())
         self.ok_button.setObjectName("confirmDecision")
-        self.ok_button.setAccessibleName(f"{verb.capitalize()} the request")
+        self.ok_button.setAccessibleName(self.tr("Approve the request") if approve
+                                         else self.tr("Reject the request"))
         self.ok_button.setDefault(True)
         self.buttons.addButton(self.ok_button, QDialogButtonBox.ButtonRole.AcceptRole)
         cancel = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         assert cancel is not None
         self.cancel_button = cancel
         self.cancel_button.setObjectName("cancelDecision")
-        self.cancel_button.setAccessibleName("Cancel without deciding")
-        self.cancel_button.setToolTip("Close without deciding")
+        self.cancel_button.setAccessibleName(self.tr("Cancel without deciding"))
+        self.cancel_button.setToolTip(self.tr("Close without deciding"))
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.details)
         layout.addWidget(self.explain)
-        comment_label = QLabel("C&omment:")
+        comment_label = QLabel(self.tr("C&omment:"))
         comment_label.setBuddy(self.comment)
         layout.addWidget(comment_label)
         layout.addWidget(self.comment)
@@ -341,8 +387,15 @@ class DecisionDialog(QDialog):
     def busy(self) -> bool:
         return self._busy
 
+    def _ok_text(self) -> str:
+        """ "Approve request #12" or "Reject request #12": the title and the OK button."""
+        if self.approve:
+            return self.tr("Approve request #{id}").format(id=self.request.id)
+        return self.tr("Reject request #{id}").format(id=self.request.id)
+
     def form_problem(self) -> str | None:
         try:
+            # The services' sentences ("… is required."), shown as they write them.
             if self.approve:
                 v.text(self.comment.toPlainText(), "comment", "The comment",
                        max_length=v.NOTE_MAX, required=False)
@@ -378,7 +431,7 @@ class DecisionDialog(QDialog):
         if self._busy or not self.ok_button.isEnabled():
             return
         self._busy = True
-        self.ok_button.setText("Saving…")
+        self.ok_button.setText(self.tr("Saving…"))
         self.update_state()
         job = self._worker.submit(self.submit_work())
         job.succeeded.connect(self._submitted)
@@ -396,8 +449,7 @@ class DecisionDialog(QDialog):
         # The key stays: pressing OK again after a dropped connection decides once.
         self._busy = False
         self.last_error = message
-        verb = "Approve" if self.approve else "Reject"
-        self.ok_button.setText(f"{verb} request #{self.request.id}")
+        self.ok_button.setText(self._ok_text())
         self.update_state()
         self.problem_label.setText(message)
         self.problem_label.setVisible(True)
@@ -419,14 +471,14 @@ class DecisionDialog(QDialog):
         super().keyPressEvent(event)
 
 
-class ApprovalsView(QWidget):
+class ApprovalsView(WorkListView):
     """The approvals queue (see the module docstring).
 
     The list is read the first time the view is shown (or on :meth:`refresh`).
     """
 
-    # The account of the double-clicked request, by id.
-    open_account_requested = Signal(int)
+    model: RequestsModel
+
     # The OperationResult of a decision made here (applied, rejected or failed).
     decided = Signal(object)
 
@@ -439,51 +491,42 @@ class ApprovalsView(QWidget):
         *,
         page_size: int = APPROVALS_PAGE_SIZE,
     ) -> None:
-        super().__init__(parent)
-        self.setObjectName("approvalsView")
-        self._db = db
-        self._worker = worker
-        self._actor = actor
+        super().__init__(db, worker, actor, parent, name="approvalsView", prefix="approvals")
         self.decision_dialog: DecisionDialog | None = None
 
         self.model = RequestsModel(db, worker, self, page_size=page_size)
 
         self.status_filter = QComboBox()
         self.status_filter.setObjectName("approvalsStatus")
-        self.status_filter.setAccessibleName("Request status filter")
-        self.status_filter.setToolTip("Which requests to list, by status")
+        self.status_filter.setAccessibleName(self.tr("Request status filter"))
+        self.status_filter.setToolTip(self.tr("Which requests to list, by status"))
         for label, status in STATUS_CHOICES:
-            self.status_filter.addItem(label, status)
+            self.status_filter.addItem(_tr(label), status)
         self.status_filter.currentIndexChanged.connect(self._filters_changed)
 
-        self.only_mine = QCheckBox("Only my requests")
+        self.only_mine = QCheckBox(self.tr("Only my requests"))
         self.only_mine.setObjectName("onlyMine")
-        self.only_mine.setAccessibleName("Only my requests")
-        self.only_mine.setToolTip("List only the requests you made, to follow their outcome")
+        self.only_mine.setAccessibleName(self.tr("Only my requests"))
+        self.only_mine.setToolTip(
+            self.tr("List only the requests you made, to follow their outcome"))
         self.only_mine.toggled.connect(self._filters_changed)
 
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.setObjectName("approvalsRefresh")
-        self.refresh_button.setAccessibleName("Refresh the requests")
-        self.refresh_button.setToolTip("Read the list again")
-        self.refresh_button.clicked.connect(self.refresh)
+        self.refresh_button.setAccessibleName(self.tr("Refresh the requests"))
 
-        self.approve_button = QPushButton("Approve…")
+        self.approve_button = QPushButton(self.tr("Approve…"))
         self.approve_button.setObjectName("approveRequest")
-        self.approve_button.setAccessibleName("Approve the selected request")
+        self.approve_button.setAccessibleName(self.tr("Approve the selected request"))
         self.approve_button.clicked.connect(self.approve_selected)
-        self.reject_button = QPushButton("Reject…")
+        self.reject_button = QPushButton(self.tr("Reject…"))
         self.reject_button.setObjectName("rejectRequest")
-        self.reject_button.setAccessibleName("Reject the selected request")
+        self.reject_button.setAccessibleName(self.tr("Reject the selected request"))
         self.reject_button.clicked.connect(self.reject_selected)
 
         self.table = worklist_table(
-            self.model, "approvalsTable", "Approval requests",
-            "Approval requests, newest first; double-click one to open its account",
+            self.model, "approvalsTable", self.tr("Approval requests"),
+            self.tr("Approval requests, newest first; double-click one to open its account"),
             multi=False,
         )
-        self.table.doubleClicked.connect(self._open_account)
-        self.table.enter_pressed.connect(self._open_account)
         self._size_columns()
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.model.modelReset.connect(self._selection_changed)
@@ -493,59 +536,16 @@ class ApprovalsView(QWidget):
         self.detail.setTextFormat(Qt.TextFormat.RichText)
         self.detail.setWordWrap(True)
         self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.detail.setAccessibleName("The selected request")
+        self.detail.setAccessibleName(self.tr("The selected request"))
 
-        self.status = QLabel()
         self.status.setObjectName("approvalsStatusText")
-        self.message = QLabel()
-        self.message.setObjectName("approvalsMessage")
-        self.message.setWordWrap(True)
-        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.message.hide()
-
-        filters = QHBoxLayout()
-        status_label = QLabel("&Status:")
+        status_label = QLabel(self.tr("&Status:"))
         status_label.setBuddy(self.status_filter)
-        filters.addWidget(status_label)
-        filters.addWidget(self.status_filter)
-        filters.addWidget(self.only_mine)
-        filters.addStretch(1)
-        filters.addWidget(self.refresh_button)
-        actions = QHBoxLayout()
-        actions.addWidget(self.status, 1)
-        actions.addWidget(self.approve_button)
-        actions.addWidget(self.reject_button)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(8, 8, 8, 8)
-        layout.addLayout(filters)
-        layout.addWidget(self.message)
-        layout.addWidget(self.table, 1)
-        layout.addWidget(self.detail)
-        layout.addLayout(actions)
-
-        self.model.page_loaded.connect(self._show_count)
-        self.model.loading_changed.connect(self._show_count)
-        self.model.load_failed.connect(self._load_failed)
+        self._lay_out([status_label, self.status_filter, self.only_mine],
+                      [self.approve_button, self.reject_button], below=[self.detail])
         self._selection_changed()
 
     # -- what the view does -------------------------------------------------------------
-
-    @Slot()
-    def refresh(self) -> None:
-        """Read the list again (as many rows as are loaded)."""
-        wanted = self._current_filter()
-        if self.model.started and self.model.filter == wanted:
-            self.model.refresh(rows=self.model.rowCount())
-        else:
-            self.model.set_filter(wanted)
-
-    def shutdown(self) -> None:
-        """The tab closes: results still on their way are not wanted."""
-        self.model.discard()
-
-    @property
-    def is_loading(self) -> bool:
-        return self.model.is_loading
 
     def selected_request(self) -> RequestRow | None:
         rows = self.table.selectionModel().selectedRows()
@@ -577,6 +577,28 @@ class ApprovalsView(QWidget):
             header.resizeSection(column, max(metrics.horizontalAdvance(sample),
                                              header.fontMetrics().horizontalAdvance(title)) + 24)
 
+    # -- the work list ------------------------------------------------------------------
+
+    def wanted(self) -> RequestFilter:
+        return RequestFilter(
+            status=self.status_filter.currentData(),
+            requested_by=self._actor.staff_id if self.only_mine.isChecked() else None,
+        )
+
+    def loading_text(self) -> str:
+        return self.tr("Loading the requests…")
+
+    def empty_text(self) -> str:
+        if self.model.filter.status == "pending":
+            return self.tr("No request is waiting for approval.")
+        return self.tr("No request to show.")
+
+    def count_text(self, count: int) -> str:
+        return counted(self.tr("%Ln request(s) shown", "", count), count)
+
+    def account_of(self, row: object) -> int | None:
+        return row.account_id if isinstance(row, RequestRow) else None
+
     # -- decisions ----------------------------------------------------------------------
 
     def _decide(self, *, approve: bool) -> None:
@@ -593,10 +615,7 @@ class ApprovalsView(QWidget):
 
     @Slot(object)
     def _decided(self, result: OperationResult) -> None:
-        failed = result.status == "failed"
-        self.message.setStyleSheet(MESSAGE_STYLE if failed else NOTICE_STYLE)
-        self.message.setText(result.message)
-        self.message.show()
+        self.show_message(result.message, failed=result.status == "failed")
         self.model.refresh(rows=self.model.rowCount())
         self.decided.emit(result)
 
@@ -613,26 +632,24 @@ class ApprovalsView(QWidget):
         if role.verdict is Verdict.DENY:
             return (False, role.reason), (False, role.reason)
         if request is None:
-            return (False, SELECT_APPROVE_TIP), (False, SELECT_REJECT_TIP)
+            return (False, _tr(SELECT_APPROVE_TIP)), (False, _tr(SELECT_REJECT_TIP))
         own = decide_approval(self._actor.role, self._actor.staff_id, request.requested_by)
         if not own.allowed:
-            return (False, own.reason), (False, OWN_REJECT_TIP)
+            return (False, own.reason), (False, _tr(OWN_REJECT_TIP))
         if request.status != "pending":
-            status = STATUS_LABELS.get(request.status, request.status).lower()
-            tip = f"Request #{request.id} was already {status}."
+            sentence = ALREADY_DECIDED.get(request.status)
+            tip = (_tr(sentence).format(id=request.id) if sentence is not None else
+                   _tr("Request #{id} was already {status}.").format(id=request.id,
+                                                                     status=request.status))
             return (False, tip), (False, tip)
         return (
-            (True, f"Approve request #{request.id}: it applies at once if the account "
-                   "still allows it."),
-            (True, f"Reject request #{request.id} (say why in a comment)."),
+            (True, self.tr("Approve request #{id}: it applies at once if the account still "
+                           "allows it.").format(id=request.id)),
+            (True, self.tr("Reject request #{id} (say why in a comment).").format(
+                id=request.id)),
         )
 
     # -- events -------------------------------------------------------------------------
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if not self.model.started:
-            self.refresh()
 
     @Slot()
     def _selection_changed(self) -> None:
@@ -644,45 +661,6 @@ class ApprovalsView(QWidget):
             button.setToolTip(tip)
             button.setAccessibleDescription(tip)
         if request is None:
-            self.detail.setText("Select a request to see everything about it.")
+            self.detail.setText(self.tr("Select a request to see everything about it."))
         else:
             self.detail.setText(request_details(request))
-
-    @Slot(QModelIndex)
-    def _open_account(self, index: QModelIndex) -> None:
-        row = index.data(ROW_ROLE)
-        if isinstance(row, RequestRow):
-            self.open_account_requested.emit(row.account_id)
-
-    @Slot()
-    def _show_count(self) -> None:
-        count = self.model.rowCount()
-        if self.model.is_loading:
-            text = "Loading the requests…"
-        elif count == 0 and self.model.started and not self.model.has_failed:
-            text = "No request to show." if self.model.filter.status != "pending" \
-                else "No request is waiting for approval."
-        else:
-            more = "" if self.model.is_complete else " (scroll for more)"
-            text = f"{count:,} request{'s' if count != 1 else ''} shown{more}"
-        self.status.setText(text)
-
-    @Slot(str)
-    def _load_failed(self, message: str) -> None:
-        self.message.setStyleSheet(MESSAGE_STYLE)
-        self.message.setText(message)
-        self.message.show()
-        self._show_count()
-
-    def _current_filter(self) -> RequestFilter:
-        return RequestFilter(
-            status=self.status_filter.currentData(),
-            requested_by=self._actor.staff_id if self.only_mine.isChecked() else None,
-        )
-
-    @Slot()
-    def _filters_changed(self) -> None:
-        if not self.model.started:
-            return  # the first read, when shown, takes the filters as they are then
-        self.message.hide()
-        self.model.set_filter(self._current_filter())

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QElapsedTimer, QTimer, Signal, Slot
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QElapsedTimer, QTimer, Signal, Slot
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 __all__ = ["ConnectionBanner", "countdown_seconds"]
 
-LOST = "Lost the connection to the database."
-TRYING = f"{LOST} Trying to reconnect…"
+# The English source texts; shown through tr() (see ConnectionBanner).
+TRYING = str(QT_TRANSLATE_NOOP(
+    "ConnectionBanner", "Lost the connection to the database. Trying to reconnect…"))
 
 # How often the countdown is redrawn: often enough that it never shows a stale second.
 TICK_MS = 250
@@ -35,19 +36,19 @@ class ConnectionBanner(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("connectionBanner")
-        self.setAccessibleName("Connection lost")
+        self.setAccessibleName(self.tr("Connection lost"))
         self.setStyleSheet(
             "#connectionBanner { background: #fff3cd; border: 1px solid #ffda6a;"
             " border-radius: 4px; }"
             "#connectionBanner QLabel { color: #664d03; }"
         )
-        self.text = QLabel(TRYING)
+        self.text = QLabel(self._trying())
         self.text.setObjectName("connectionBannerText")
         self.text.setWordWrap(True)
-        self.retry_button = QPushButton("Retry now")
+        self.retry_button = QPushButton(self.tr("Retry now"))
         self.retry_button.setObjectName("retryConnection")
-        self.retry_button.setAccessibleName("Retry connecting now")
-        self.retry_button.setToolTip("Try to reach the database now instead of waiting")
+        self.retry_button.setAccessibleName(self.tr("Retry connecting now"))
+        self.retry_button.setToolTip(self.tr("Try to reach the database now instead of waiting"))
         self.retry_button.clicked.connect(self.retry_requested)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 6, 6, 6)
@@ -65,7 +66,7 @@ class ConnectionBanner(QFrame):
     def show_trying(self) -> None:
         """The connection is lost and a try is under way (or about to be)."""
         self._ticker.stop()
-        self.text.setText(TRYING)
+        self.text.setText(self._trying())
         self.retry_button.setEnabled(False)
         self.show()
 
@@ -90,6 +91,11 @@ class ConnectionBanner(QFrame):
         remaining = self._deadline_ms - self._clock.elapsed()
         if remaining <= 0:
             self._ticker.stop()
-            self.text.setText(TRYING)
+            self.text.setText(self._trying())
             return
-        self.text.setText(f"{LOST} Retrying in {countdown_seconds(remaining)} s…")
+        self.text.setText(self.tr("Lost the connection to the database. Retrying in %n s…", "",
+                                  countdown_seconds(remaining)))
+
+    @staticmethod
+    def _trying() -> str:
+        return QCoreApplication.translate("ConnectionBanner", TRYING)

@@ -11,6 +11,10 @@ preview and what to submit. The frame:
 * carries one idempotency key for its whole life, so a double click, or OK pressed
   again after a dropped connection, applies the change once; the dialog says so
   when the database answers with the earlier result.
+
+Its texts are translated in the context "ChangeDialog" whichever subclass shows
+them (``QCoreApplication.translate``, not ``self.tr``, which would look them up
+under the subclass's name).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QDialog,
@@ -36,6 +40,7 @@ from credits_desktop.services.previews import Balances, ChangePreview
 from credits_desktop.services.results import OperationResult
 from credits_desktop.store.database import Database
 
+from . import formatting as fmt
 from .workers import Worker
 
 __all__ = ["PREVIEW_DELAY_MS", "ChangeDialog", "balances_text"]
@@ -51,15 +56,25 @@ _OK_STYLE = "color: #1b5e20;"
 def balances_text(before: Balances, after: Balances) -> str:
     """Each kind of credit, before → after (only the kinds that change, and the total)."""
     parts = []
-    for label, old, new in (
-        ("Plan", before.plan, after.plan),
-        ("Purchased", before.purchased, after.purchased),
-        ("Refund credits", before.refund, after.refund),
+    for pattern, old, new in (
+        (QCoreApplication.translate("ChangeDialog", "Plan {before} → {after}"),
+         before.plan, after.plan),
+        (QCoreApplication.translate("ChangeDialog", "Purchased {before} → {after}"),
+         before.purchased, after.purchased),
+        (QCoreApplication.translate("ChangeDialog", "Refund credits {before} → {after}"),
+         before.refund, after.refund),
     ):
         if old != new:
-            parts.append(f"{label} {old:,} → {new:,}")
-    parts.append(f"Total available {before.total:,} → {after.total:,}")
+            parts.append(pattern.format(before=fmt.credits_text(old),
+                                        after=fmt.credits_text(new)))
+    parts.append(QCoreApplication.translate(
+        "ChangeDialog", "Total available {before} → {after}").format(
+        before=fmt.credits_text(before.total), after=fmt.credits_text(after.total)))
     return " · ".join(parts)
+
+
+def _working_out() -> str:
+    return QCoreApplication.translate("ChangeDialog", "Working out the effect…")
 
 
 class ChangeDialog(QDialog):
@@ -96,25 +111,28 @@ class ChangeDialog(QDialog):
         self.form = QFormLayout()
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
 
-        self.effect_label = QLabel("Working out the effect…")
+        self.effect_label = QLabel(_working_out())
         self.effect_label.setObjectName("effect")
         self.effect_label.setWordWrap(True)
-        self.effect_label.setAccessibleName("Balances before and after")
+        self.effect_label.setAccessibleName(
+            QCoreApplication.translate("ChangeDialog", "Balances before and after"))
         self.effect_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.verdict_label = QLabel()
         self.verdict_label.setObjectName("verdict")
         self.verdict_label.setWordWrap(True)
-        self.verdict_label.setAccessibleName("What happens when you confirm")
+        self.verdict_label.setAccessibleName(
+            QCoreApplication.translate("ChangeDialog", "What happens when you confirm"))
 
         self.problem_label = QLabel()
         self.problem_label.setObjectName("problem")
         self.problem_label.setWordWrap(True)
         self.problem_label.setStyleSheet(_ERROR_STYLE)
-        self.problem_label.setAccessibleName("What still needs attention")
+        self.problem_label.setAccessibleName(
+            QCoreApplication.translate("ChangeDialog", "What still needs attention"))
 
         self.buttons = QDialogButtonBox()
-        self.ok_button = QPushButton("OK")
+        self.ok_button = QPushButton(QCoreApplication.translate("ChangeDialog", "OK"))
         self.ok_button.setObjectName("confirm")
         self.ok_button.setDefault(True)
         self.ok_button.setAutoDefault(True)
@@ -122,7 +140,8 @@ class ChangeDialog(QDialog):
         self.cancel_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
         assert self.cancel_button is not None
         self.cancel_button.setObjectName("cancel")
-        self.cancel_button.setAccessibleName("Cancel without changing anything")
+        self.cancel_button.setAccessibleName(
+            QCoreApplication.translate("ChangeDialog", "Cancel without changing anything"))
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
 
@@ -160,7 +179,7 @@ class ChangeDialog(QDialog):
         return None
 
     def ok_text(self, preview: ChangePreview | None) -> str:
-        return "OK"
+        return QCoreApplication.translate("ChangeDialog", "OK")
 
     # -- the frame -----------------------------------------------------------------------
 
@@ -192,19 +211,20 @@ class ChangeDialog(QDialog):
         self.ok_button.setEnabled(ready)
         self.cancel_button.setEnabled(not self._busy)
         if preview is None:
-            self.effect_label.setText("" if self.preview_problem else "Working out the effect…")
+            self.effect_label.setText("" if self.preview_problem else _working_out())
             self.verdict_label.setText("")
             return
         self.effect_label.setText(balances_text(preview.before, preview.after))
         if preview.verdict is Verdict.ALLOW:
             self.verdict_label.setStyleSheet(_OK_STYLE)
-            self.verdict_label.setText("Applies at once when you confirm.")
+            self.verdict_label.setText(
+                QCoreApplication.translate("ChangeDialog", "Applies at once when you confirm."))
         elif preview.verdict is Verdict.REQUEST:
             self.verdict_label.setStyleSheet(_REQUEST_STYLE)
-            self.verdict_label.setText(
-                f"Needs approval: {preview.reason} When you confirm, a request is sent; "
-                "the credits move once a colleague approves it."
-            )
+            self.verdict_label.setText(QCoreApplication.translate(
+                "ChangeDialog",
+                "Needs approval: {reason} When you confirm, a request is sent; "
+                "the credits move once a colleague approves it.").format(reason=preview.reason))
         else:
             self.verdict_label.setText("")
 
@@ -245,7 +265,7 @@ class ChangeDialog(QDialog):
         if self._busy or not self.ok_button.isEnabled():
             return
         self._busy = True
-        self.ok_button.setText("Saving…")
+        self.ok_button.setText(QCoreApplication.translate("ChangeDialog", "Saving…"))
         self.update_state()
         job = self.worker.submit(self.submit_work())
         job.succeeded.connect(self._submitted)

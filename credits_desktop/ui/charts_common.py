@@ -22,6 +22,11 @@ services, so any chart can use it.
   (``scene().sigMouseMoved`` through a ``SignalProxy``), with the text a callback
   gives, and keeps the last text for tests and screen readers.
 * :func:`step_points` turns a step series into drawable points.
+* :func:`month_abbr`, :func:`bucket_label`, :func:`span_text` and :func:`range_text`
+  write months, bars and spans of days in words that go through Qt's translation
+  (context ``"Charts"``), so that every chart says them alike; :func:`counted` keeps
+  the English forms of a translated text with a count right while no translator
+  answers.
 * :func:`render_png` and :func:`render_svg` render a chart (a plot, a layout such as
   ``GraphicsLayoutWidget.ci``, or a whole scene) to PNG or SVG bytes with
   pyqtgraph's ``ImageExporter`` / ``SVGExporter``, on the GUI thread; writing them
@@ -52,13 +57,26 @@ from typing import Any
 
 import pyqtgraph as pg
 from pyqtgraph.exporters import ImageExporter, SVGExporter
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QPoint, QPointF, Qt, Signal
+from PySide6.QtCore import (
+    QBuffer,
+    QByteArray,
+    QCoreApplication,
+    QIODevice,
+    QObject,
+    QPoint,
+    QPointF,
+    Qt,
+    Signal,
+)
 from PySide6.QtGui import QBrush, QColor, QImage, QImageWriter, QPalette
 from PySide6.QtWidgets import QToolTip, QWidget
+
+from .i18n import QT_TRANSLATE_NOOP, counted
 
 __all__ = [
     "FAILED_BRUSH_STYLE",
     "PALETTE",
+    "QT_TRANSLATE_NOOP",
     "REFUND_BRUSH_STYLE",
     "BarSeries",
     "ChartColors",
@@ -67,13 +85,18 @@ __all__ = [
     "HoverTip",
     "StackedBars",
     "apply_palette",
+    "bucket_label",
     "configure",
+    "counted",
     "credits_label",
     "date_tick",
     "day_seconds",
+    "month_abbr",
+    "range_text",
     "render_png",
     "render_svg",
     "series_color",
+    "span_text",
     "step_points",
 ]
 
@@ -93,6 +116,53 @@ FAILED_BRUSH_STYLE = Qt.BrushStyle.BDiagPattern
 REFUND_BRUSH_STYLE = Qt.BrushStyle.DiagCrossPattern
 
 _configured = False
+
+
+
+# Named as Qt names it: lupdate finds the texts by this name.
+# The words of this module are translated in one context, whoever draws the chart.
+CONTEXT = "Charts"
+MONTH_ABBRS: tuple[str, ...] = (
+    QT_TRANSLATE_NOOP("Charts", "Jan"), QT_TRANSLATE_NOOP("Charts", "Feb"),
+    QT_TRANSLATE_NOOP("Charts", "Mar"), QT_TRANSLATE_NOOP("Charts", "Apr"),
+    QT_TRANSLATE_NOOP("Charts", "May"), QT_TRANSLATE_NOOP("Charts", "Jun"),
+    QT_TRANSLATE_NOOP("Charts", "Jul"), QT_TRANSLATE_NOOP("Charts", "Aug"),
+    QT_TRANSLATE_NOOP("Charts", "Sep"), QT_TRANSLATE_NOOP("Charts", "Oct"),
+    QT_TRANSLATE_NOOP("Charts", "Nov"), QT_TRANSLATE_NOOP("Charts", "Dec"),
+)
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate(CONTEXT, text)
+
+
+def month_abbr(month: int) -> str:
+    """The short name of ``month`` (1-12), translated: ``3`` -> ``"Mar"``."""
+    return _tr(MONTH_ABBRS[month - 1])
+
+
+def bucket_label(start: date, granularity: str) -> str:
+    """A short label for the bar starting on ``start`` whose size is ``granularity``
+    ("day", "week" or "month"): "2026-03-05", "wk 2026-03-02", "Mar 2026"."""
+    if granularity == "month":
+        return _tr("{month} {year}").format(month=month_abbr(start.month), year=start.year)
+    if granularity == "week":
+        return _tr("wk {day}").format(day=start.isoformat())
+    return start.isoformat()
+
+
+def span_text(first: date, last: date) -> str:
+    """The days of a bar in words, for tooltips: "2026-03-02 to 2026-03-08 (UTC)", or
+    "2026-03-05 (UTC)" for one day."""
+    if first == last:
+        return _tr("{day} (UTC)").format(day=first.isoformat())
+    return _tr("{first} to {last} (UTC)").format(first=first.isoformat(),
+                                                 last=last.isoformat())
+
+
+def range_text(first: date, last: date) -> str:
+    """Days from ``first`` to ``last`` (included): "2026-03-01 to 2026-03-31"."""
+    return _tr("{first} to {last}").format(first=first.isoformat(), last=last.isoformat())
 
 
 def configure() -> None:
@@ -183,15 +253,18 @@ def date_tick(value: float, spacing: float) -> str:
     except (OverflowError, OSError, ValueError):
         return ""
     day = 86_400
+    month = month_abbr(moment.month)
     if spacing >= 360 * day:
         return f"{moment.year}"
     if spacing >= 28 * day:
-        return f"{moment:%b} {moment.year}"
+        return _tr("{month} {year}").format(month=month, year=moment.year)
     if spacing >= day:
-        return f"{moment.day} {moment:%b}"
+        return _tr("{day} {month}").format(day=moment.day, month=month)
     if spacing >= 60:
-        return f"{moment.day} {moment:%b} {moment:%H:%M}" if moment.hour == moment.minute == 0 \
-            else f"{moment:%H:%M}"
+        if moment.hour == moment.minute == 0:
+            return _tr("{day} {month} {time}").format(day=moment.day, month=month,
+                                                      time=f"{moment:%H:%M}")
+        return f"{moment:%H:%M}"
     return f"{moment:%H:%M:%S}"
 
 
@@ -458,7 +531,7 @@ def render_png(item: Any, *, min_width: int = 1200) -> bytes:
     exporter = ImageExporter(item)
     params = exporter.parameters()
     if int(params["width"]) <= 0 or int(params["height"]) <= 0:
-        raise ValueError("The chart has not been laid out yet; show it first.")
+        raise ValueError(_tr("The chart has not been laid out yet; show it first."))
     if int(params["width"]) < min_width:
         params["width"] = min_width
     image = exporter.export(toBytes=True)
@@ -470,7 +543,8 @@ def render_png(item: Any, *, min_width: int = 1200) -> bytes:
     written = writer.write(image)
     buffer.close()
     if not written:
-        raise ValueError(f"The chart could not be drawn as PNG: {writer.errorString()}.")
+        raise ValueError(_tr("The chart could not be drawn as PNG: {reason}.").format(
+            reason=writer.errorString()))
     return bytes(data.data())
 
 
@@ -480,7 +554,7 @@ def render_svg(item: Any) -> bytes:
     exporter = SVGExporter(item)
     params = exporter.parameters()
     if float(params["width"]) <= 0 or math.isnan(float(params["width"])):
-        raise ValueError("The chart has not been laid out yet; show it first.")
+        raise ValueError(_tr("The chart has not been laid out yet; show it first."))
     data = exporter.export(toBytes=True)
     assert isinstance(data, bytes)
     return data

@@ -16,7 +16,7 @@ ever shows the password: failures go through ``bootstrap``, which hides it.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -42,10 +42,10 @@ from .profiles import (
     DEFAULT_PORT,
     POSTGRESQL,
     SQLITE,
-    SSL_MODE_HELP,
     SSL_MODES,
     ConnectionProfile,
     ProfileStore,
+    ssl_mode_help,
     to_url,
     validate,
 )
@@ -53,7 +53,11 @@ from .workers import Job, Worker
 
 __all__ = ["ConnectionDialog", "probe"]
 
-_KIND_LABELS = {SQLITE: "SQLite file", POSTGRESQL: "PostgreSQL server"}
+# The English source texts, translated when the list is filled.
+_KIND_LABELS = {
+    SQLITE: str(QT_TRANSLATE_NOOP("ConnectionDialog", "SQLite file")),
+    POSTGRESQL: str(QT_TRANSLATE_NOOP("ConnectionDialog", "PostgreSQL server")),
+}
 
 
 def probe(url: str) -> str:
@@ -67,9 +71,12 @@ def probe(url: str) -> str:
             if db.is_postgresql:
                 version = str(conn.exec_driver_sql("SHOW server_version").scalar() or "")
                 # "15.4 (Debian 15.4-1)" → "15.4"
-                return f"Connected to PostgreSQL {version.split(' ')[0]}."
+                return QCoreApplication.translate(
+                    "ConnectionDialog", "Connected to PostgreSQL {version}.").format(
+                    version=version.split(" ")[0])
             version = str(conn.exec_driver_sql("SELECT sqlite_version()").scalar() or "")
-            return f"Connected to SQLite {version}."
+            return QCoreApplication.translate(
+                "ConnectionDialog", "Connected to SQLite {version}.").format(version=version)
     except DBAPIError as exc:
         raise unreachable(exc, db.engine.url) from exc
     finally:
@@ -111,27 +118,27 @@ class ConnectionDialog(QDialog):
         self._editing: str | None = None
         self._loading = False
 
-        self.setWindowTitle("Connect to a database")
+        self.setWindowTitle(self.tr("Connect to a database"))
         self.setMinimumWidth(640)
 
         # -- left: the saved profiles ----------------------------------------------------
         self.profile_list = QListWidget()
         self.profile_list.setObjectName("profileList")
-        self.profile_list.setAccessibleName("Saved connections")
+        self.profile_list.setAccessibleName(self.tr("Saved connections"))
         self.profile_list.currentItemChanged.connect(self._profile_chosen)
-        self.new_button = QPushButton("&New")
+        self.new_button = QPushButton(self.tr("&New"))
         self.new_button.setObjectName("newProfile")
-        self.new_button.setAccessibleName("New connection")
+        self.new_button.setAccessibleName(self.tr("New connection"))
         self.new_button.clicked.connect(self.new_profile)
-        self.delete_button = QPushButton("&Delete")
+        self.delete_button = QPushButton(self.tr("&Delete"))
         self.delete_button.setObjectName("deleteProfile")
-        self.delete_button.setAccessibleName("Delete the selected connection")
+        self.delete_button.setAccessibleName(self.tr("Delete the selected connection"))
         self.delete_button.clicked.connect(self.delete_profile)
         list_buttons = QHBoxLayout()
         list_buttons.addWidget(self.new_button)
         list_buttons.addWidget(self.delete_button)
         left = QVBoxLayout()
-        list_label = QLabel("Sa&ved connections")
+        list_label = QLabel(self.tr("Sa&ved connections"))
         list_label.setBuddy(self.profile_list)
         left.addWidget(list_label)
         left.addWidget(self.profile_list, 1)
@@ -140,20 +147,20 @@ class ConnectionDialog(QDialog):
         # -- right: the form -------------------------------------------------------------
         self.name_edit = QLineEdit()
         self.name_edit.setObjectName("profileName")
-        self.name_edit.setAccessibleName("Connection name")
+        self.name_edit.setAccessibleName(self.tr("Connection name"))
         self.kind_combo = QComboBox()
         self.kind_combo.setObjectName("profileKind")
-        self.kind_combo.setAccessibleName("Database kind")
+        self.kind_combo.setAccessibleName(self.tr("Database kind"))
         for kind, label in _KIND_LABELS.items():
-            self.kind_combo.addItem(label, kind)
+            self.kind_combo.addItem(QCoreApplication.translate("ConnectionDialog", label), kind)
 
         # SQLite page
         self.path_edit = QLineEdit()
         self.path_edit.setObjectName("sqlitePath")
-        self.path_edit.setAccessibleName("SQLite database file")
-        self.browse_button = QPushButton("B&rowse…")
+        self.path_edit.setAccessibleName(self.tr("SQLite database file"))
+        self.browse_button = QPushButton(self.tr("B&rowse…"))
         self.browse_button.setObjectName("browseSqlite")
-        self.browse_button.setAccessibleName("Choose the SQLite database file")
+        self.browse_button.setAccessibleName(self.tr("Choose the SQLite database file"))
         self.browse_button.clicked.connect(self._browse_sqlite)
         path_row = QHBoxLayout()
         path_row.addWidget(self.path_edit, 1)
@@ -161,44 +168,45 @@ class ConnectionDialog(QDialog):
         sqlite_page = QWidget()
         sqlite_form = QFormLayout(sqlite_page)
         sqlite_form.setContentsMargins(0, 0, 0, 0)
-        sqlite_form.addRow(_buddy_label("Database &file:", self.path_edit), path_row)
+        sqlite_form.addRow(_buddy_label(self.tr("Database &file:"), self.path_edit), path_row)
 
         # PostgreSQL page
         self.host_edit = QLineEdit()
         self.host_edit.setObjectName("pgHost")
-        self.host_edit.setAccessibleName("PostgreSQL server host")
+        self.host_edit.setAccessibleName(self.tr("PostgreSQL server host"))
         self.port_spin = QSpinBox()
         self.port_spin.setObjectName("pgPort")
-        self.port_spin.setAccessibleName("PostgreSQL server port")
+        self.port_spin.setAccessibleName(self.tr("PostgreSQL server port"))
         # 0 is allowed in the box so that validation, not the widget, explains the range.
         self.port_spin.setRange(0, 65535)
         self.port_spin.setValue(DEFAULT_PORT)
         self.database_edit = QLineEdit()
         self.database_edit.setObjectName("pgDatabase")
-        self.database_edit.setAccessibleName("Database name")
+        self.database_edit.setAccessibleName(self.tr("Database name"))
         self.user_edit = QLineEdit()
         self.user_edit.setObjectName("pgUser")
-        self.user_edit.setAccessibleName("Database user")
+        self.user_edit.setAccessibleName(self.tr("Database user"))
         self.password_edit = QLineEdit()
         self.password_edit.setObjectName("pgPassword")
-        self.password_edit.setAccessibleName("Database password")
+        self.password_edit.setAccessibleName(self.tr("Database password"))
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.sslmode_combo = QComboBox()
         self.sslmode_combo.setObjectName("pgSslMode")
-        self.sslmode_combo.setAccessibleName("SSL mode")
+        self.sslmode_combo.setAccessibleName(self.tr("SSL mode"))
+        # The modes keep libpq's names (they are what a server's documentation says).
         for mode in SSL_MODES:
             self.sslmode_combo.addItem(mode)
             self.sslmode_combo.setItemData(self.sslmode_combo.count() - 1,
-                                           SSL_MODE_HELP[mode], Qt.ItemDataRole.ToolTipRole)
+                                           ssl_mode_help(mode), Qt.ItemDataRole.ToolTipRole)
         self.ca_edit = QLineEdit()
         self.ca_edit.setObjectName("pgCaFile")
-        self.ca_edit.setAccessibleName("CA certificate file")
+        self.ca_edit.setAccessibleName(self.tr("CA certificate file"))
         # Left enabled whatever the mode (the modes that do not verify ignore it), so
         # the form's tab order never changes under the keyboard.
-        self.ca_edit.setPlaceholderText("Needed for verify-ca and verify-full")
-        self.ca_browse_button = QPushButton("Brow&se…")
+        self.ca_edit.setPlaceholderText(self.tr("Needed for verify-ca and verify-full"))
+        self.ca_browse_button = QPushButton(self.tr("Brow&se…"))
         self.ca_browse_button.setObjectName("browseCaFile")
-        self.ca_browse_button.setAccessibleName("Choose the CA certificate file")
+        self.ca_browse_button.setAccessibleName(self.tr("Choose the CA certificate file"))
         self.ca_browse_button.clicked.connect(self._browse_ca)
         ca_row = QHBoxLayout()
         ca_row.addWidget(self.ca_edit, 1)
@@ -206,21 +214,21 @@ class ConnectionDialog(QDialog):
         pg_page = QWidget()
         pg_form = QFormLayout(pg_page)
         pg_form.setContentsMargins(0, 0, 0, 0)
-        pg_form.addRow("&Host:", self.host_edit)
-        pg_form.addRow("&Port:", self.port_spin)
-        pg_form.addRow("Data&base:", self.database_edit)
-        pg_form.addRow("&User:", self.user_edit)
-        pg_form.addRow("Pass&word:", self.password_edit)
-        pg_form.addRow("SS&L mode:", self.sslmode_combo)
-        pg_form.addRow(_buddy_label("C&A certificate:", self.ca_edit), ca_row)
+        pg_form.addRow(self.tr("&Host:"), self.host_edit)
+        pg_form.addRow(self.tr("&Port:"), self.port_spin)
+        pg_form.addRow(self.tr("Data&base:"), self.database_edit)
+        pg_form.addRow(self.tr("&User:"), self.user_edit)
+        pg_form.addRow(self.tr("Pass&word:"), self.password_edit)
+        pg_form.addRow(self.tr("SS&L mode:"), self.sslmode_combo)
+        pg_form.addRow(_buddy_label(self.tr("C&A certificate:"), self.ca_edit), ca_row)
 
         self.pages = QStackedWidget()
         self.pages.addWidget(sqlite_page)
         self.pages.addWidget(pg_page)
 
         form = QFormLayout()
-        form.addRow("Na&me:", self.name_edit)
-        form.addRow("&Kind:", self.kind_combo)
+        form.addRow(self.tr("Na&me:"), self.name_edit)
+        form.addRow(self.tr("&Kind:"), self.kind_combo)
 
         self.problem = QLabel()
         self.problem.setObjectName("profileProblem")
@@ -244,16 +252,16 @@ class ConnectionDialog(QDialog):
         self.open_button = self.buttons.button(QDialogButtonBox.StandardButton.Open)
         self.open_button.setDefault(True)
         self.test_button = self.buttons.addButton(
-            "&Test connection", QDialogButtonBox.ButtonRole.ActionRole
+            self.tr("&Test connection"), QDialogButtonBox.ButtonRole.ActionRole
         )
         self.test_button.setObjectName("testConnection")
         self.test_button.clicked.connect(self.test_connection)
         self.demo_button = self.buttons.addButton(
-            "Use th&e demo database", QDialogButtonBox.ButtonRole.ActionRole
+            self.tr("Use th&e demo database"), QDialogButtonBox.ButtonRole.ActionRole
         )
         self.demo_button.setObjectName("useDemo")
         self.demo_button.setToolTip(
-            "Open the demo database in your data folder (made on first use)"
+            self.tr("Open the demo database in your data folder (made on first use)")
         )
         self.demo_button.clicked.connect(self.choose_demo)
         self.buttons.accepted.connect(self.accept)
@@ -348,7 +356,7 @@ class ConnectionDialog(QDialog):
         if self.testing or self.problems():
             return
         url = to_url(self.profile(), self.password_edit.text() or None)
-        self.status.setText("Connecting…")
+        self.status.setText(self.tr("Connecting…"))
         job = self.worker.submit(lambda: probe(url))
         job.succeeded.connect(self._test_succeeded)
         job.failed.connect(self._test_failed)
@@ -446,7 +454,7 @@ class ConnectionDialog(QDialog):
     def _form_changed(self) -> None:
         if self._loading:
             return
-        self.sslmode_combo.setToolTip(SSL_MODE_HELP.get(self.sslmode_combo.currentText(), ""))
+        self.sslmode_combo.setToolTip(ssl_mode_help(self.sslmode_combo.currentText()))
         problems = self.problems()
         self.problem.setText(problems[0] if problems else "")
         self.problem.setVisible(bool(problems))
@@ -474,8 +482,8 @@ class ConnectionDialog(QDialog):
     @Slot()
     def _browse_sqlite(self) -> None:
         path, _filter = QFileDialog.getOpenFileName(
-            self, "Choose the database file", self.path_edit.text(),
-            "SQLite databases (*.sqlite *.sqlite3 *.db);;All files (*)",
+            self, self.tr("Choose the database file"), self.path_edit.text(),
+            self.tr("SQLite databases (*.sqlite *.sqlite3 *.db);;All files (*)"),
         )
         if path:
             self.path_edit.setText(path)
@@ -483,8 +491,8 @@ class ConnectionDialog(QDialog):
     @Slot()
     def _browse_ca(self) -> None:
         path, _filter = QFileDialog.getOpenFileName(
-            self, "Choose the CA certificate", self.ca_edit.text(),
-            "Certificates (*.crt *.pem);;All files (*)",
+            self, self.tr("Choose the CA certificate"), self.ca_edit.text(),
+            self.tr("Certificates (*.crt *.pem);;All files (*)"),
         )
         if path:
             self.ca_edit.setText(path)

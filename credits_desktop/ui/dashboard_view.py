@@ -18,6 +18,10 @@ CSV. Pictures are drawn on the GUI thread; files are written on the worker
 (``ui.exports``). Exports need the export permission (not support's).
 
 Days are UTC calendar days (the rollups count by them); the charts say so.
+
+Every word shown (filters, tiles, chart titles, axes, legends, tooltips, the table's
+headers, CSV headers) goes through Qt's translation; names of features, plans and
+accounts are data.
 """
 
 from __future__ import annotations
@@ -31,7 +35,17 @@ from pathlib import Path
 from typing import Any, Final
 
 import pyqtgraph as pg
-from PySide6.QtCore import QDate, QEvent, QModelIndex, QPointF, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import (
+    QCoreApplication,
+    QDate,
+    QEvent,
+    QModelIndex,
+    QPointF,
+    Qt,
+    QTimer,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import QColor, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -75,15 +89,20 @@ from credits_desktop.store.database import Database
 from . import formatting as fmt
 from .account_detail import CopyableTable
 from .charts_common import (
+    QT_TRANSLATE_NOOP,
     BarSeries,
     CreditAxis,
     HoverTip,
     StackedBars,
     apply_palette,
+    bucket_label,
     configure,
+    counted,
+    range_text,
     render_png,
     render_svg,
     series_color,
+    span_text,
 )
 from .exports import Cell, write_bytes, write_csv
 from .role_gate import role_decision
@@ -100,17 +119,42 @@ __all__ = [
     "preset_range",
 ]
 
-PRESETS: Final = ("This month", "Last month", "Last 90 days", "Last 12 months", "Custom range")
+# The texts of these tables are translated where shown (context "DashboardView").
+PRESETS: Final = (
+    QT_TRANSLATE_NOOP("DashboardView", "This month"),
+    QT_TRANSLATE_NOOP("DashboardView", "Last month"),
+    QT_TRANSLATE_NOOP("DashboardView", "Last 90 days"),
+    QT_TRANSLATE_NOOP("DashboardView", "Last 12 months"),
+    QT_TRANSLATE_NOOP("DashboardView", "Custom range"),
+)
 THIS_MONTH, LAST_MONTH, LAST_90_DAYS, LAST_12_MONTHS, CUSTOM = range(5)
-GRANULARITIES: Final = (("Days", Granularity.DAY), ("Weeks", Granularity.WEEK),
-                        ("Months", Granularity.MONTH))
+GRANULARITIES: Final = (
+    (QT_TRANSLATE_NOOP("DashboardView", "Days"), Granularity.DAY),
+    (QT_TRANSLATE_NOOP("DashboardView", "Weeks"), Granularity.WEEK),
+    (QT_TRANSLATE_NOOP("DashboardView", "Months"), Granularity.MONTH),
+)
+# What one bar covers, in the charts' titles ("by week, …").
+BAR_WORDS: Final = {
+    Granularity.DAY: QT_TRANSLATE_NOOP("DashboardView", "by day"),
+    Granularity.WEEK: QT_TRANSLATE_NOOP("DashboardView", "by week"),
+    Granularity.MONTH: QT_TRANSLATE_NOOP("DashboardView", "by month"),
+}
 # (key, tab title, accessible name)
 CHARTS: Final = (
-    ("usage", "Usage per feature", "Credits used per feature over time"),
-    ("share", "Share per feature", "Share of credits used per feature"),
-    ("failed", "Failed rate", "Failed-generation rate over time"),
-    ("refunds", "Refunds", "Credits refunded over time"),
-    ("purchases", "Purchases", "Purchased credits sold over time"),
+    ("usage", QT_TRANSLATE_NOOP("DashboardView", "Usage per feature"),
+     QT_TRANSLATE_NOOP("DashboardView", "Credits used per feature over time")),
+    ("share", QT_TRANSLATE_NOOP("DashboardView", "Share per feature"),
+     QT_TRANSLATE_NOOP("DashboardView", "Share of credits used per feature")),
+    ("failed", QT_TRANSLATE_NOOP("DashboardView", "Failed rate"),
+     QT_TRANSLATE_NOOP("DashboardView", "Failed-generation rate over time")),
+    ("refunds", QT_TRANSLATE_NOOP("DashboardView", "Refunds"),
+     QT_TRANSLATE_NOOP("DashboardView", "Credits refunded over time")),
+    ("purchases", QT_TRANSLATE_NOOP("DashboardView", "Purchases"),
+     QT_TRANSLATE_NOOP("DashboardView", "Purchased credits sold over time")),
+)
+BUCKET_COLUMNS: Final = (
+    QT_TRANSLATE_NOOP("DashboardView", "Bucket start"),
+    QT_TRANSLATE_NOOP("DashboardView", "Bucket end (included)"),
 )
 FILTER_DELAY_MS: Final = 150
 MAX_TICKS: Final = 12
@@ -152,13 +196,18 @@ class DashboardQuery:
 # -- small formatting helpers -------------------------------------------------------------
 
 
+def _tr(text: str) -> str:
+    """``text`` translated in the dashboard's context (for helpers outside a QObject)."""
+    return QCoreApplication.translate("DashboardView", text)
+
+
 def _percent(value: float | None, digits: int = 1) -> str:
     return fmt.NOTHING if value is None else f"{value * 100:.{digits}f}%"
 
 
 def _change_text(change: Change) -> str:
     if change.delta == 0:
-        return "no change"
+        return _tr("no change")
     arrow = UP if change.delta > 0 else DOWN
     ratio = "" if change.ratio is None else f" ({change.ratio * 100:+.1f}%)"
     return f"{arrow} {change.delta:+,}{ratio}"
@@ -168,18 +217,24 @@ def _rate_change_text(change: RateChange) -> str:
     if change.delta is None:
         return fmt.NOTHING
     if round(change.delta * 1000) == 0:
-        return "no change"
+        return _tr("no change")
     arrow = UP if change.delta > 0 else DOWN
-    return f"{arrow} {change.delta * 100:+.1f} points"
-
-
-def _count(n: int, noun: str) -> str:
-    """"1 charge", "12 charges"."""
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+    return _tr("{arrow} {delta} points").format(arrow=arrow,
+                                                delta=f"{change.delta * 100:+.1f}")
 
 
 def _bucket_cells(bucket: Bucket) -> list[Cell]:
     return [bucket.start.isoformat(), bucket.last.isoformat()]
+
+
+def _bucket_labels(buckets: Sequence[Bucket]) -> list[str]:
+    """The category axis' labels: "2026-03-05", "wk 2026-03-02", "Mar 2026"."""
+    return [bucket_label(b.start, b.granularity.value) for b in buckets]
+
+
+def _span(bucket: Bucket) -> str:
+    """A bar's days, first line of its tooltip: "2026-03-02 to 2026-03-08 (UTC)"."""
+    return span_text(bucket.start, bucket.last)
 
 
 class _PercentAxis(pg.AxisItem):  # type: ignore[misc]
@@ -215,8 +270,10 @@ class _Chart(QWidget):
         self.canvas = pg.GraphicsLayoutWidget()
         self.canvas.setObjectName(f"{key}Chart")
         self.canvas.setAccessibleName(accessible)
-        self.canvas.horizontalScrollBar().setAccessibleName(f"{accessible}, sideways scroll")
-        self.canvas.verticalScrollBar().setAccessibleName(f"{accessible}, vertical scroll")
+        self.canvas.horizontalScrollBar().setAccessibleName(
+            self.tr("{chart}, sideways scroll").format(chart=accessible))
+        self.canvas.verticalScrollBar().setAccessibleName(
+            self.tr("{chart}, vertical scroll").format(chart=accessible))
         self.canvas.setMinimumHeight(240)
         side = "bottom" if horizontal else "left"
         value_axis = _PercentAxis(side) if percent else CreditAxis(side)
@@ -381,10 +438,10 @@ class _Tile(QFrame):
         self.value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.previous = QLabel("")
         self.previous.setObjectName(f"tilePrevious_{key}")
-        self.previous.setAccessibleName(f"{title}, previous period")
+        self.previous.setAccessibleName(self.tr("{tile}, previous period").format(tile=title))
         self.change = QLabel("")
         self.change.setObjectName(f"tileChange_{key}")
-        self.change.setAccessibleName(f"{title}, change")
+        self.change.setAccessibleName(self.tr("{tile}, change").format(tile=title))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
         layout.setSpacing(2)
@@ -395,7 +452,7 @@ class _Tile(QFrame):
 
     def show_figure(self, value: str, previous: str, change: str, tip: str) -> None:
         self.value.setText(value)
-        self.previous.setText(f"previous period: {previous}")
+        self.previous.setText(self.tr("previous period: {figure}").format(figure=previous))
         self.change.setText(change)
         self.value.setToolTip(tip)
 
@@ -409,18 +466,42 @@ class _Tile(QFrame):
 class TopAccountsModel(RowsModel):
     """The accounts that used the most credits in the range, most first."""
 
+    # Translated by RowsModel.headerData, in TR_CONTEXT.
+    TR_CONTEXT = "TopAccountsModel"
     COLUMNS = (
-        ("#", "Rank by credits used"),
-        ("Account", "The customer account"),
-        ("Plan", "The plan the account is on now"),
-        ("Credits used", "Credits charged in the range, failed generations included"),
-        ("Refunded", "Credits refunded so far for those charges"),
-        ("Net used", "Credits used less refunded"),
-        ("Charges", "Uses of AI features in the range"),
-        ("Failed", "Failed generations in the range"),
-        ("Failed rate", "Failed generations / charges"),
+        ("#",
+         QT_TRANSLATE_NOOP("TopAccountsModel", "Rank by credits used")),
+        (QT_TRANSLATE_NOOP("TopAccountsModel", "Account"),
+         QT_TRANSLATE_NOOP("TopAccountsModel", "The customer account")),
+        (QT_TRANSLATE_NOOP("TopAccountsModel", "Plan"),
+         QT_TRANSLATE_NOOP("TopAccountsModel", "The plan the account is on now")),
+        (QT_TRANSLATE_NOOP("TopAccountsModel", "Credits used"),
+         QT_TRANSLATE_NOOP("TopAccountsModel",
+                           "Credits charged in the range, failed generations included")),
+        (QT_TRANSLATE_NOOP("TopAccountsModel", "Refunded"),
+         QT_TRANSLATE_NOOP("TopAccountsModel", "Credits refunded so far for those charges")),
+        (QT_TRANSLATE_NOOP("TopAccountsModel", "Net used"),
+         QT_TRANSLATE_NOOP("TopAccountsModel", "Credits used less refunded")),
+        (QT_TRANSLATE_NOOP("TopAccountsModel", "Charges"),
+         QT_TRANSLATE_NOOP("TopAccountsModel", "Uses of AI features in the range")),
+        (QT_TRANSLATE_NOOP("TopAccountsModel", "Failed"),
+         QT_TRANSLATE_NOOP("TopAccountsModel", "Failed generations in the range")),
+        (QT_TRANSLATE_NOOP("TopAccountsModel", "Failed rate"),
+         QT_TRANSLATE_NOOP("TopAccountsModel", "Failed generations / charges")),
     )
     NUMERIC = frozenset({0, 3, 4, 5, 6, 7, 8})
+    CSV_HEADER = (
+        QT_TRANSLATE_NOOP("TopAccountsModel", "Rank"),
+        QT_TRANSLATE_NOOP("TopAccountsModel", "Account id"),
+        QT_TRANSLATE_NOOP("TopAccountsModel", "Account"),
+        QT_TRANSLATE_NOOP("TopAccountsModel", "Plan"),
+        QT_TRANSLATE_NOOP("TopAccountsModel", "Credits used"),
+        QT_TRANSLATE_NOOP("TopAccountsModel", "Refunded"),
+        QT_TRANSLATE_NOOP("TopAccountsModel", "Net used"),
+        QT_TRANSLATE_NOOP("TopAccountsModel", "Charges"),
+        QT_TRANSLATE_NOOP("TopAccountsModel", "Failed"),
+        QT_TRANSLATE_NOOP("TopAccountsModel", "Failed rate"),
+    )
 
     def set_accounts(self, accounts: Sequence[TopAccount]) -> None:
         self.beginResetModel()
@@ -449,11 +530,11 @@ class TopAccountsModel(RowsModel):
 
     def tooltip(self, row: Any, column: int) -> str | None:
         a: TopAccount = row[1]
-        return f"{a.name}, account #{a.account_id}: double-click or press Enter to open it"
+        return self.tr("{name}, account #{id}: double-click or press Enter to open it").format(
+            name=a.name, id=a.account_id)
 
     def csv_table(self) -> tuple[list[str], list[list[Cell]]]:
-        header = ["Rank", "Account id", "Account", "Plan", "Credits used", "Refunded",
-                  "Net used", "Charges", "Failed", "Failed rate"]
+        header = [self.tr(title) for title in self.CSV_HEADER]
         rows: list[list[Cell]] = []
         for rank, a in self._rows:
             rate = None if a.charges == 0 else round(a.failed / a.charges, 6)
@@ -522,7 +603,7 @@ class DashboardView(QWidget):
         lower_layout = QVBoxLayout(lower)
         lower_layout.setContentsMargins(0, 0, 0, 0)
         heading = QHBoxLayout()
-        self.top_heading = QLabel("Top accounts by credits used")
+        self.top_heading = QLabel(self.tr("Top accounts by credits used"))
         heading.addWidget(self.top_heading, 1)
         heading.addWidget(self.export_table_button)
         lower_layout.addLayout(heading)
@@ -559,31 +640,32 @@ class DashboardView(QWidget):
     def _build_filters(self) -> None:
         self.plan_filter = QComboBox()
         self.plan_filter.setObjectName("dashboardPlan")
-        self.plan_filter.setAccessibleName("Plan filter")
-        self.plan_filter.setToolTip("Only accounts on this plan (usage and refunds: the plan "
-                                    "when the charge was made; purchases and accounts: the "
-                                    "plan now)")
-        self.plan_filter.addItem("All plans", None)
+        self.plan_filter.setAccessibleName(self.tr("Plan filter"))
+        self.plan_filter.setToolTip(self.tr(
+            "Only accounts on this plan (usage and refunds: the plan when the charge was "
+            "made; purchases and accounts: the plan now)"))
+        self.plan_filter.addItem(self.tr("All plans"), None)
         self.plan_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.plan_filter.currentIndexChanged.connect(self._filters_changed)
 
         self.range_preset = QComboBox()
         self.range_preset.setObjectName("dashboardRange")
-        self.range_preset.setAccessibleName("Dashboard period")
-        self.range_preset.setToolTip("The UTC days shown, compared with the period before")
-        self.range_preset.addItems(list(PRESETS))
+        self.range_preset.setAccessibleName(self.tr("Dashboard period"))
+        self.range_preset.setToolTip(self.tr("The UTC days shown, compared with the period "
+                                             "before"))
+        self.range_preset.addItems([self.tr(preset) for preset in PRESETS])
         self.range_preset.setCurrentIndex(LAST_90_DAYS)
         self.range_preset.currentIndexChanged.connect(self._preset_changed)
 
         today = self.today()
         self.date_from = QDateEdit(QDate(today.year, today.month, 1))
         self.date_from.setObjectName("dashboardFrom")
-        self.date_from.setAccessibleName("Dashboard from date")
-        self.date_from.setToolTip("First UTC day shown; choose \"Custom range\"")
+        self.date_from.setAccessibleName(self.tr("Dashboard from date"))
+        self.date_from.setToolTip(self.tr("First UTC day shown; choose \"Custom range\""))
         self.date_to = QDateEdit(QDate(today.year, today.month, today.day))
         self.date_to.setObjectName("dashboardTo")
-        self.date_to.setAccessibleName("Dashboard to date")
-        self.date_to.setToolTip("Last UTC day shown, included; choose \"Custom range\"")
+        self.date_to.setAccessibleName(self.tr("Dashboard to date"))
+        self.date_to.setToolTip(self.tr("Last UTC day shown, included; choose \"Custom range\""))
         for edit in (self.date_from, self.date_to):
             edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd")
@@ -592,29 +674,30 @@ class DashboardView(QWidget):
 
         self.granularity = QComboBox()
         self.granularity.setObjectName("dashboardGranularity")
-        self.granularity.setAccessibleName("Chart granularity")
-        self.granularity.setToolTip("What one bar of the charts covers")
+        self.granularity.setAccessibleName(self.tr("Chart granularity"))
+        self.granularity.setToolTip(self.tr("What one bar of the charts covers"))
         for title, value in GRANULARITIES:
-            self.granularity.addItem(title, value.value)
+            self.granularity.addItem(self.tr(title), value.value)
         self.granularity.setCurrentIndex(1)
         self.granularity.currentIndexChanged.connect(self._filters_changed)
 
-        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button = QPushButton(self.tr("Refresh"))
         self.refresh_button.setObjectName("dashboardRefresh")
-        self.refresh_button.setAccessibleName("Refresh the dashboard")
-        self.refresh_button.setToolTip("Read every figure again")
+        self.refresh_button.setAccessibleName(self.tr("Refresh the dashboard"))
+        self.refresh_button.setToolTip(self.tr("Read every figure again"))
         self.refresh_button.clicked.connect(self.refresh)
 
         self._filters = QHBoxLayout()
-        for text, widget in (("Plan:", self.plan_filter), ("Period:", self.range_preset)):
+        for text, widget in ((self.tr("Plan:"), self.plan_filter),
+                             (self.tr("Period:"), self.range_preset)):
             label = QLabel(text)
             label.setBuddy(widget)
             self._filters.addWidget(label)
             self._filters.addWidget(widget)
         self._filters.addWidget(self.date_from)
-        self._filters.addWidget(QLabel("to"))
+        self._filters.addWidget(QLabel(self.tr("to")))
         self._filters.addWidget(self.date_to)
-        by = QLabel("By:")
+        by = QLabel(self.tr("By:"))
         by.setBuddy(self.granularity)
         self._filters.addWidget(by)
         self._filters.addWidget(self.granularity)
@@ -623,16 +706,16 @@ class DashboardView(QWidget):
 
     def _build_tiles(self) -> None:
         self.tiles = {
-            "used": _Tile("used", "Credits used",
-                          "Credits charged for AI features, failed generations included"),
-            "refunded": _Tile("refunded", "Credits refunded",
-                              "Credits refunded in the period (by the day of the refund)"),
-            "purchased": _Tile("purchased", "Purchased credits sold",
-                               "Credits of the packages bought in the period"),
-            "active": _Tile("active", "Active accounts",
-                            "Accounts with at least one charge in the period"),
-            "failed": _Tile("failed", "Failed rate",
-                            "Failed generations / charges in the period"),
+            "used": _Tile("used", self.tr("Credits used"), self.tr(
+                "Credits charged for AI features, failed generations included")),
+            "refunded": _Tile("refunded", self.tr("Credits refunded"), self.tr(
+                "Credits refunded in the period (by the day of the refund)")),
+            "purchased": _Tile("purchased", self.tr("Purchased credits sold"),
+                               self.tr("Credits of the packages bought in the period")),
+            "active": _Tile("active", self.tr("Active accounts"),
+                            self.tr("Accounts with at least one charge in the period")),
+            "failed": _Tile("failed", self.tr("Failed rate"),
+                            self.tr("Failed generations / charges in the period")),
         }
         self._tiles = QGridLayout()
         for column, tile in enumerate(self.tiles.values()):
@@ -641,46 +724,46 @@ class DashboardView(QWidget):
     def _build_charts(self) -> None:
         self.charts = QTabWidget()
         self.charts.setObjectName("dashboardCharts")
-        self.charts.setAccessibleName("Dashboard charts")
-        self.charts.tabBar().setAccessibleName("Choose a chart")
+        self.charts.setAccessibleName(self.tr("Dashboard charts"))
+        self.charts.tabBar().setAccessibleName(self.tr("Choose a chart"))
         self.chart: dict[str, _Chart] = {}
         for key, title, accessible in CHARTS:
-            chart = _Chart(key, accessible, percent=key == "failed",
+            chart = _Chart(key, self.tr(accessible), percent=key == "failed",
                            horizontal=key == "share", stacked=key == "usage")
             self.chart[key] = chart
-            self.charts.addTab(chart, title)
+            self.charts.addTab(chart, self.tr(title))
         self.charts.currentChanged.connect(self._update_actions)
         self.charts.currentChanged.connect(self._draw_current)
 
-        self.breakdown_label = QLabel("Failed rate of:")
+        self.breakdown_label = QLabel(self.tr("Failed rate of:"))
         self.breakdown = QComboBox()
         self.breakdown.setObjectName("failedBreakdown")
-        self.breakdown.setAccessibleName("Failed rate breakdown")
-        self.breakdown.setToolTip("Every feature, or the models of one feature")
-        self.breakdown.addItem("Every feature", None)
+        self.breakdown.setAccessibleName(self.tr("Failed rate breakdown"))
+        self.breakdown.setToolTip(self.tr("Every feature, or the models of one feature"))
+        self.breakdown.addItem(self.tr("Every feature"), None)
         self.breakdown.currentIndexChanged.connect(self._breakdown_changed)
         self.breakdown_label.setBuddy(self.breakdown)
 
-        self.export_png_button = QPushButton("Export PNG…")
+        self.export_png_button = QPushButton(self.tr("Export PNG…"))
         self.export_png_button.setObjectName("exportChartPng")
-        self.export_png_button.setAccessibleName("Export the chart as a PNG image")
+        self.export_png_button.setAccessibleName(self.tr("Export the chart as a PNG image"))
         self.export_png_button.clicked.connect(lambda: self._ask_and_export("png"))
-        self.export_svg_button = QPushButton("Export SVG…")
+        self.export_svg_button = QPushButton(self.tr("Export SVG…"))
         self.export_svg_button.setObjectName("exportChartSvg")
-        self.export_svg_button.setAccessibleName("Export the chart as an SVG drawing")
+        self.export_svg_button.setAccessibleName(self.tr("Export the chart as an SVG drawing"))
         self.export_svg_button.clicked.connect(lambda: self._ask_and_export("svg"))
-        self.export_data_button = QPushButton("Export data…")
+        self.export_data_button = QPushButton(self.tr("Export data…"))
         self.export_data_button.setObjectName("exportChartData")
-        self.export_data_button.setAccessibleName("Export the chart's figures as CSV")
+        self.export_data_button.setAccessibleName(self.tr("Export the chart's figures as CSV"))
         self.export_data_button.clicked.connect(lambda: self._ask_and_export("data"))
 
     def _build_table(self) -> None:
         self.top_model = TopAccountsModel(self)
         self.table = CopyableTable()
         self.table.setObjectName("topAccounts")
-        self.table.setAccessibleName("Top accounts by credits used")
-        self.table.setToolTip("The accounts that used the most credits in the period; "
-                              "double-click or press Enter to open one")
+        self.table.setAccessibleName(self.tr("Top accounts by credits used"))
+        self.table.setToolTip(self.tr("The accounts that used the most credits in the period; "
+                                      "double-click or press Enter to open one"))
         self.table.setModel(self.top_model)
         self.table.setSelectionBehavior(CopyableTable.SelectionBehavior.SelectRows)
         self.table.doubleClicked.connect(self._open_account)
@@ -689,9 +772,9 @@ class DashboardView(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setStretchLastSection(False)
-        self.export_table_button = QPushButton("Export CSV…")
+        self.export_table_button = QPushButton(self.tr("Export CSV…"))
         self.export_table_button.setObjectName("exportTopAccounts")
-        self.export_table_button.setAccessibleName("Export the top accounts as CSV")
+        self.export_table_button.setAccessibleName(self.tr("Export the top accounts as CSV"))
         self.export_table_button.clicked.connect(lambda: self._ask_and_export("table"))
 
     # -- state -------------------------------------------------------------------------
@@ -777,7 +860,7 @@ class DashboardView(QWidget):
         chosen = self.plan_filter.currentData()
         self.plan_filter.blockSignals(True)
         self.plan_filter.clear()
-        self.plan_filter.addItem("All plans", None)
+        self.plan_filter.addItem(self.tr("All plans"), None)
         for plan in plans:
             self.plan_filter.addItem(plan.name, plan.code)
         index = self.plan_filter.findData(chosen)
@@ -832,11 +915,12 @@ class DashboardView(QWidget):
             # Read once the charts' figures are in: on two cores, queries running beside
             # the usage job would only slow the first picture down.
             self._accounts_waiting = (start, end, plan)
-            self.top_heading.setText("Top accounts by credits used (loading…)")
+            self.top_heading.setText(self.tr("Top accounts by credits used (loading…)"))
         for name, tile in self.tiles.items():
             if name != "active" or self._accounts_waiting is not None:
                 tile.show_waiting()
-        self._show_status(f"Loading {query.range} (UTC)…")
+        self._show_status(self.tr("Loading {days} (UTC)…").format(
+            days=range_text(query.range.start, query.range.last)))
 
     def _submit(self, name: str, work: Callable[[], object],
                 arrived: Callable[[Any], None]) -> None:
@@ -880,12 +964,15 @@ class DashboardView(QWidget):
     def _show_loaded(self) -> None:
         if self.usage is None:
             return
-        plan = self.plan_filter.currentText() if self.usage.plan_code else "all plans"
-        text = f"{self.usage.range} (UTC days), {plan}; compared with {self.usage.previous}."
-        if self.usage.incomplete:
+        usage = self.usage
+        plan = self.plan_filter.currentText() if usage.plan_code else self.tr("all plans")
+        text = self.tr("{days} (UTC days), {plan}; compared with {before}.").format(
+            days=range_text(usage.range.start, usage.range.last), plan=plan,
+            before=range_text(usage.previous.start, usage.previous.last))
+        if usage.incomplete:
             # Loud: until the backfill finishes every usage figure here is short.
-            self._show_status(f"{text} Figures are incomplete. {self.usage.incomplete}",
-                              error=True)
+            self._show_status(self.tr("{figures} Figures are incomplete. {why}").format(
+                figures=text, why=usage.incomplete), error=True)
         else:
             self._show_status(text)
 
@@ -895,24 +982,42 @@ class DashboardView(QWidget):
         query = self.query
         if query is None:
             return ""
-        plan = self.plan_filter.currentText() if query.plan_code else "all plans"
-        return f"by {query.granularity.value}, {query.range} (UTC), {plan}"
+        plan = self.plan_filter.currentText() if query.plan_code else self.tr("all plans")
+        return self.tr("{bars}, {days} (UTC), {plan}").format(
+            bars=self.tr(BAR_WORDS[query.granularity]),
+            days=range_text(query.range.start, query.range.last), plan=plan)
+
+    def _bucket_header(self) -> list[str]:
+        return [self.tr(title) for title in BUCKET_COLUMNS]
+
+    def _previous_text(self, days: DateRange | None) -> str:
+        """ "Previous period: 2026-01-01 to 2026-01-31 (UTC)", for a tile's tooltip."""
+        shown = "" if days is None else range_text(days.start, days.last)
+        return self.tr("Previous period: {days} (UTC)").format(days=shown)
 
     @Slot(object)
     def _usage_arrived(self, usage: UsageOverview) -> None:
         self.usage = usage
-        prev = f"{usage.previous} (UTC)"
+        prev = self.tr("{days} (UTC)").format(
+            days=range_text(usage.previous.start, usage.previous.last))
+        charges = usage.charges.current
         self.tiles["used"].show_figure(
             fmt.credits_text(usage.used.current), fmt.credits_text(usage.used.previous),
-            _change_text(usage.used), f"{usage.charges.current:,} charges; before: {prev}")
+            _change_text(usage.used), self.tr("{charges}; before: {days}").format(
+                charges=counted(self.tr("%Ln charge(s)", "", charges), charges), days=prev))
         self.tiles["refunded"].show_figure(
             fmt.credits_text(usage.refunded.current), fmt.credits_text(usage.refunded.previous),
-            _change_text(usage.refunded), f"Previous period: {prev}")
+            _change_text(usage.refunded), self._previous_text(usage.previous))
         rate = usage.failed_rate
+        charges = rate.current_charges
         self.tiles["failed"].show_figure(
             _percent(rate.current), _percent(rate.previous), _rate_change_text(rate),
-            f"{rate.current_failed:,} failed of {rate.current_charges:,} charges; before: "
-            f"{rate.previous_failed:,} of {rate.previous_charges:,} ({prev})")
+            self.tr("{failed} failed of {charges}; before: {failed_before} of "
+                    "{charges_before} ({days})").format(
+                failed=fmt.credits_text(rate.current_failed),
+                charges=counted(self.tr("%Ln charge(s)", "", charges), charges),
+                failed_before=fmt.credits_text(rate.previous_failed),
+                charges_before=fmt.credits_text(rate.previous_charges), days=prev))
         self._fill_breakdown(usage)
         # Only the chart on show is drawn now; the others when their tab is opened
         # (or exported): the first picture comes sooner.
@@ -922,11 +1027,14 @@ class DashboardView(QWidget):
     @Slot(object)
     def _purchases_arrived(self, purchases: PurchasesOverview) -> None:
         self.purchases = purchases
+        bought = purchases.count.current
         self.tiles["purchased"].show_figure(
             fmt.credits_text(purchases.sold.current), fmt.credits_text(purchases.sold.previous),
             _change_text(purchases.sold),
-            f"{purchases.count.current:,} packages bought; before: {purchases.count.previous:,}"
-            f" ({purchases.previous} UTC)")
+            self.tr("{bought} bought; before: {before} ({days} UTC)").format(
+                bought=counted(self.tr("%Ln package(s)", "", bought), bought),
+                before=fmt.credits_text(purchases.count.previous),
+                days=range_text(purchases.previous.start, purchases.previous.last)))
         self._stale.add("purchases")
         self._draw_current()
 
@@ -936,14 +1044,17 @@ class DashboardView(QWidget):
         before = previous_range(self._accounts_key[0]) if self._accounts_key else None
         self.tiles["active"].show_figure(
             fmt.credits_text(active.current), fmt.credits_text(active.previous),
-            _change_text(active), f"Previous period: {before} (UTC)")
+            _change_text(active), self._previous_text(before))
 
     @Slot(object)
     def _top_arrived(self, top: tuple[TopAccount, ...]) -> None:
         self.top = top
         self.top_model.set_accounts(top)
-        span = self._accounts_key[0] if self._accounts_key else ""
-        self.top_heading.setText(f"Top {len(top)} accounts by credits used, {span} (UTC)")
+        days = self._accounts_key[0] if self._accounts_key else None
+        span = "" if days is None else range_text(days.start, days.last)
+        self.top_heading.setText(counted(self.tr(
+            "Top %Ln account(s) by credits used, {days} (UTC)", "", len(top)), len(top)).format(
+                days=span))
         self._update_actions()
 
     def _colour(self, code: str) -> QColor:
@@ -953,8 +1064,9 @@ class DashboardView(QWidget):
 
     def _draw_usage(self, usage: UsageOverview) -> None:
         chart = self.chart["usage"]
-        chart.reset(f"Credits used per feature, {self._scope()}", "Credits")
-        chart.set_category_ticks([b.label for b in usage.buckets])
+        chart.reset(self.tr("Credits used per feature, {scope}").format(scope=self._scope()),
+                    self.tr("Credits"))
+        chart.set_category_ticks(_bucket_labels(usage.buckets))
         # Largest at the bottom of each stack, where it is easiest to read.
         chart.set_stacked([BarSeries(f.code, f.name, f.series.credits, self._colour(f.code))
                            for f in usage.features])
@@ -962,9 +1074,9 @@ class DashboardView(QWidget):
                   for i in range(len(usage.buckets))]
         chart.fit_values(max(totals, default=0))
         if not usage.features:
-            chart.note_empty("No usage in this period")
-        chart.header = ["Bucket start", "Bucket end (included)",
-                        *(f.name for f in usage.features), "Total"]
+            chart.note_empty(self.tr("No usage in this period"))
+        chart.header = [*self._bucket_header(), *(f.name for f in usage.features),
+                        self.tr("Total")]
         chart.rows = [
             [*_bucket_cells(b), *(f.series.credits[i] for f in usage.features),
              sum(f.series.credits[i] for f in usage.features)]
@@ -975,7 +1087,7 @@ class DashboardView(QWidget):
             i = round(x)
             if not 0 <= i < len(usage.buckets):
                 return ""
-            lines = [usage.buckets[i].span_text]
+            lines = [_span(usage.buckets[i])]
             total = 0
             assert chart.bars is not None
             for f in usage.features:
@@ -984,25 +1096,32 @@ class DashboardView(QWidget):
                 s = f.series
                 total += s.credits[i]
                 if s.charges[i]:
-                    lines.append(f"{f.name}: {s.credits[i]:,} credits "
-                                 f"({_count(s.charges[i], 'charge')}, {s.failed[i]:,} failed, "
-                                 f"{s.refunded_credits[i]:,} refunded)")
-            lines.append(f"Total shown: {total:,} credits")
+                    n = s.charges[i]
+                    lines.append(self.tr(
+                        "{feature}: {credits} credits ({charges}, {failed} failed, "
+                        "{refunded} refunded)").format(
+                            feature=f.name, credits=fmt.credits_text(s.credits[i]),
+                            charges=counted(self.tr("%Ln charge(s)", "", n), n),
+                            failed=fmt.credits_text(s.failed[i]),
+                            refunded=fmt.credits_text(s.refunded_credits[i])))
+            lines.append(self.tr("Total shown: {credits} credits").format(
+                credits=fmt.credits_text(total)))
             return "\n".join(lines)
 
         chart.describe = describe
 
     def _draw_share(self, usage: UsageOverview) -> None:
         chart = self.chart["share"]
-        chart.reset(f"Share of credits used per feature, {self._scope()}", "% of credits used")
+        chart.reset(self.tr("Share of credits used per feature, {scope}").format(
+            scope=self._scope()), self.tr("% of credits used"))
         shares = list(reversed(usage.shares()))  # the largest at the top
         chart.set_category_ticks([s.name for s in shares])
-        chart.add_bars("Share", [s.share * 100 for s in shares],
+        chart.add_bars(self.tr("Share"), [s.share * 100 for s in shares],
                        [self._colour(s.code) for s in shares])
         chart.fit_values(max((s.share * 100 for s in shares), default=0))
         if not shares:
-            chart.note_empty("No usage in this period")
-        chart.header = ["Feature", "Credits used", "Share"]
+            chart.note_empty(self.tr("No usage in this period"))
+        chart.header = [self.tr("Feature"), self.tr("Credits used"), self.tr("Share")]
         chart.rows = [[s.name, s.credits, round(s.share, 6)] for s in usage.shares()]
 
         def describe(_x: float, y: float) -> str:
@@ -1010,8 +1129,10 @@ class DashboardView(QWidget):
             if not 0 <= i < len(shares):
                 return ""
             s = shares[i]
-            return (f"{s.name}: {s.credits:,} credits, {s.share * 100:.1f}% of the "
-                    f"{usage.used.current:,} credits used")
+            return self.tr("{feature}: {credits} credits, {share} of the {used} credits "
+                           "used").format(feature=s.name, credits=fmt.credits_text(s.credits),
+                                          share=f"{s.share * 100:.1f}%",
+                                          used=fmt.credits_text(usage.used.current))
 
         chart.describe = describe
 
@@ -1019,9 +1140,10 @@ class DashboardView(QWidget):
         chosen = self.breakdown.currentData()
         self.breakdown.blockSignals(True)
         self.breakdown.clear()
-        self.breakdown.addItem("Every feature", None)
+        self.breakdown.addItem(self.tr("Every feature"), None)
         for feature in usage.features:
-            self.breakdown.addItem(f"Models of {feature.name}", feature.code)
+            self.breakdown.addItem(self.tr("Models of {feature}").format(feature=feature.name),
+                                   feature.code)
         self.breakdown.setCurrentIndex(max(self.breakdown.findData(chosen), 0))
         self.breakdown.blockSignals(False)
 
@@ -1073,16 +1195,17 @@ class DashboardView(QWidget):
         chart = self.chart["failed"]
         feature = self.breakdown.currentData()
         if feature is None:
-            what = "per feature"
+            title = self.tr("Failed-generation rate per feature, {scope}").format(
+                scope=self._scope())
             lines = [(f.name, f.series, self._colour(f.code)) for f in usage.features]
         else:
-            what = f"per model of {usage.feature_name(feature)}"
+            title = self.tr("Failed-generation rate per model of {feature}, {scope}").format(
+                feature=usage.feature_name(feature), scope=self._scope())
             lines = [(m.model_label, m.series, series_color(i))
                      for i, m in enumerate(usage.models_of(feature))]
         rates_of = [series.failed_rates() for _, series, _ in lines]
-        chart.reset(f"Failed-generation rate {what}, {self._scope()}",
-                    "Failed charges / charges", legend_columns=3)
-        chart.set_category_ticks([b.label for b in usage.buckets])
+        chart.reset(title, self.tr("Failed charges / charges"), legend_columns=3)
+        chart.set_category_ticks(_bucket_labels(usage.buckets))
         highest = 0.0
         for (name, _series, colour), rates_of_line in zip(lines, rates_of, strict=True):
             rates = [None if r is None else r * 100 for r in rates_of_line]
@@ -1090,9 +1213,9 @@ class DashboardView(QWidget):
             highest = max([highest, *(r for r in rates if r is not None)])
         chart.fit_values(highest)
         if not lines:
-            chart.note_empty("No usage in this period")
-        chart.header = ["Bucket start", "Bucket end (included)", "Series", "Charges",
-                        "Failed", "Failed rate"]
+            chart.note_empty(self.tr("No usage in this period"))
+        chart.header = [*self._bucket_header(), self.tr("Series"), self.tr("Charges"),
+                        self.tr("Failed"), self.tr("Failed rate")]
         chart.rows = []
         for i, bucket in enumerate(usage.buckets):
             for (name, series, _), line_rates in zip(lines, rates_of, strict=True):
@@ -1104,22 +1227,26 @@ class DashboardView(QWidget):
             i = round(x)
             if not 0 <= i < len(usage.buckets):
                 return ""
-            text = [usage.buckets[i].span_text]
+            text = [_span(usage.buckets[i])]
             for (name, series, _), line_rates in zip(lines, rates_of, strict=True):
                 if series.charges[i]:
-                    text.append(f"{name}: {_percent(line_rates[i])} "
-                                f"({series.failed[i]:,} failed of {series.charges[i]:,})")
+                    text.append(self.tr("{series}: {rate} ({failed} failed of {charges})").format(
+                        series=name, rate=_percent(line_rates[i]),
+                        failed=fmt.credits_text(series.failed[i]),
+                        charges=fmt.credits_text(series.charges[i])))
             return "\n".join(text)
 
         chart.describe = describe
 
     def _draw_refunds(self, usage: UsageOverview) -> None:
         chart = self.chart["refunds"]
-        chart.reset(f"Credits refunded (by the day of the refund), {self._scope()}", "Credits")
-        chart.set_category_ticks([b.label for b in usage.buckets])
-        chart.add_bars("Credits refunded", usage.refund_credits, series_color(4))
+        chart.reset(self.tr("Credits refunded (by the day of the refund), {scope}").format(
+            scope=self._scope()), self.tr("Credits"))
+        chart.set_category_ticks(_bucket_labels(usage.buckets))
+        chart.add_bars(self.tr("Credits refunded"), usage.refund_credits, series_color(4))
         chart.fit_values(max(usage.refund_credits, default=0))
-        chart.header = ["Bucket start", "Bucket end (included)", "Refunds", "Credits refunded"]
+        chart.header = [*self._bucket_header(), self.tr("Refunds"),
+                        self.tr("Credits refunded")]
         chart.rows = [[*_bucket_cells(b), usage.refund_counts[i], usage.refund_credits[i]]
                       for i, b in enumerate(usage.buckets)]
 
@@ -1127,20 +1254,22 @@ class DashboardView(QWidget):
             i = round(x)
             if not 0 <= i < len(usage.buckets):
                 return ""
-            return (f"{usage.buckets[i].span_text}\n"
-                    f"{_count(usage.refund_counts[i], 'refund')}, "
-                    f"{usage.refund_credits[i]:,} credits")
+            n = usage.refund_counts[i]
+            return "\n".join([_span(usage.buckets[i]), self.tr("{refunds}, {credits} credits")
+                              .format(refunds=counted(self.tr("%Ln refund(s)", "", n), n),
+                                      credits=fmt.credits_text(usage.refund_credits[i]))])
 
         chart.describe = describe
 
     def _draw_purchases(self, purchases: PurchasesOverview) -> None:
         chart = self.chart["purchases"]
-        chart.reset(f"Purchased credits sold, {self._scope()}", "Credits")
-        chart.set_category_ticks([b.label for b in purchases.buckets])
-        chart.add_bars("Purchased credits", purchases.credits, series_color(2))
+        chart.reset(self.tr("Purchased credits sold, {scope}").format(scope=self._scope()),
+                    self.tr("Credits"))
+        chart.set_category_ticks(_bucket_labels(purchases.buckets))
+        chart.add_bars(self.tr("Purchased credits"), purchases.credits, series_color(2))
         chart.fit_values(max(purchases.credits, default=0))
-        chart.header = ["Bucket start", "Bucket end (included)", "Packages bought",
-                        "Credits sold"]
+        chart.header = [*self._bucket_header(), self.tr("Packages bought"),
+                        self.tr("Credits sold")]
         chart.rows = [[*_bucket_cells(b), purchases.purchases[i], purchases.credits[i]]
                       for i, b in enumerate(purchases.buckets)]
 
@@ -1148,9 +1277,12 @@ class DashboardView(QWidget):
             i = round(x)
             if not 0 <= i < len(purchases.buckets):
                 return ""
-            return (f"{purchases.buckets[i].span_text}\n"
-                    f"{_count(purchases.purchases[i], 'package')}, "
-                    f"{purchases.credits[i]:,} credits")
+            n = purchases.purchases[i]
+            return "\n".join([
+                _span(purchases.buckets[i]),
+                self.tr("{packages}, {credits} credits").format(
+                    packages=counted(self.tr("%Ln package(s)", "", n), n),
+                    credits=fmt.credits_text(purchases.credits[i]))])
 
         chart.describe = describe
 
@@ -1168,7 +1300,8 @@ class DashboardView(QWidget):
                               (self.export_table_button, self.top is not None)):
             button.setEnabled(self._may_export and ready)
             button.setToolTip(self._export_refusal if not self._may_export else
-                              "Save to a file" if ready else "Nothing to export yet")
+                              self.tr("Save to a file") if ready
+                              else self.tr("Nothing to export yet"))
 
     @Slot(QModelIndex)
     def _open_account(self, index: AnyIndex) -> None:
@@ -1184,13 +1317,13 @@ class DashboardView(QWidget):
     def _ask_and_export(self, what: str) -> None:
         chart = self.current_chart()
         stamp = self.query.range.start.isoformat() if self.query else "dashboard"
-        suffix, kind = {"png": (".png", "PNG image (*.png)"),
-                        "svg": (".svg", "SVG drawing (*.svg)"),
-                        "data": (".csv", "CSV table (*.csv)"),
-                        "table": (".csv", "CSV table (*.csv)")}[what]
+        suffix, kind = {"png": (".png", self.tr("PNG image (*.png)")),
+                        "svg": (".svg", self.tr("SVG drawing (*.svg)")),
+                        "data": (".csv", self.tr("CSV table (*.csv)")),
+                        "table": (".csv", self.tr("CSV table (*.csv)"))}[what]
         name = "top-accounts" if what == "table" else chart.key
         path, _filter = QFileDialog.getSaveFileName(
-            self, "Export", str(Path.home() / f"credits-{name}-{stamp}{suffix}"), kind)
+            self, self.tr("Export"), str(Path.home() / f"credits-{name}-{stamp}{suffix}"), kind)
         if not path:
             return
         if what == "table":
@@ -1216,7 +1349,8 @@ class DashboardView(QWidget):
         try:
             data = chart.svg() if kind == "svg" else chart.png()
         except ValueError as exc:  # not laid out yet: nothing on screen to draw
-            self._export_error(f"The chart could not be drawn: {exc}")
+            self._export_error(self.tr("The chart could not be drawn: {reason}").format(
+                reason=exc))
             return None
         return self._write(partial(write_bytes, path, data, f".{kind}"))
 
@@ -1246,7 +1380,7 @@ class DashboardView(QWidget):
 
     @Slot(object)
     def _export_succeeded(self, path: Path) -> None:
-        self._show_status(f"Saved {path}.")
+        self._show_status(self.tr("Saved {path}.").format(path=path))
         self.status.setStyleSheet(NOTICE_STYLE)
         self.exported.emit(str(path))
 

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 
 from PySide6 import __version__ as pyside_version
-from PySide6.QtCore import QObject, QTimer, qVersion
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QObject, QTimer, qVersion
 from PySide6.QtWidgets import (
     QApplication,
     QDialog,
@@ -61,9 +61,12 @@ ExceptHook = Callable[[type[BaseException], BaseException, TracebackType | None]
 TRACEBACK_LINES = 30
 COPIED_NOTE_MS = 4000
 
-DIALOG_TEXT = "Something unexpected went wrong. The details were written to the log."
-COPY_HINT = ("If it happens again, press Copy details and paste them into a message to "
-             "whoever looks after Credits Desk.")
+# The English source texts, translated where they are shown.
+DIALOG_TEXT = str(QT_TRANSLATE_NOOP(
+    "ErrorDialog", "Something unexpected went wrong. The details were written to the log."))
+COPY_HINT = str(QT_TRANSLATE_NOOP(
+    "ErrorDialog", "If it happens again, press Copy details and paste them into a message to "
+    "whoever looks after Credits Desk."))
 
 # The database the details name; the main window sets it.
 _report_database: list[str] = []
@@ -94,7 +97,11 @@ def set_report_database(display_url: str | None) -> None:
 
 
 def report_text(details: str, *, when: datetime | None = None, count: int = 1) -> str:
-    """The text "Copy details" copies: when, versions, database, then ``details``."""
+    """The text "Copy details" copies: when, versions, database, then ``details``.
+
+    Not translated, on purpose: it is read by whoever looks after Credits Desk beside
+    the log file, which is in English too, and its times are ISO so they sort.
+    """
     moment = (when or datetime.now(UTC)).astimezone(UTC)
     local = moment.astimezone()
     head = [
@@ -116,7 +123,7 @@ class ErrorDialog(QDialog):
     def __init__(self, message: str, details: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("errorDialog")
-        self.setWindowTitle("Credits Desk: something went wrong")
+        self.setWindowTitle(self.tr("Credits Desk: something went wrong"))
         self.count = 1
         self._details = details
         self._when = datetime.now(UTC)
@@ -129,21 +136,21 @@ class ErrorDialog(QDialog):
         self.message = QLabel(message)
         self.message.setObjectName("errorMessage")
         self.message.setWordWrap(True)
-        hint = QLabel(COPY_HINT)
+        hint = QLabel(QCoreApplication.translate("ErrorDialog", COPY_HINT))
         hint.setWordWrap(True)
         self.repeated = QLabel()
         self.repeated.setObjectName("errorRepeated")
         self.repeated.hide()
-        self.copied = QLabel("The details are on the clipboard.")
+        self.copied = QLabel(self.tr("The details are on the clipboard."))
         self.copied.setObjectName("errorCopied")
         self.copied.hide()
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        self.copy_button = QPushButton("Copy &details")
+        self.copy_button = QPushButton(self.tr("Copy &details"))
         self.copy_button.setObjectName("copyDetails")
-        self.copy_button.setAccessibleName("Copy the error details")
-        self.copy_button.setToolTip("Copy the time, version and error details to the clipboard "
-                                    "(no passwords)")
+        self.copy_button.setAccessibleName(self.tr("Copy the error details"))
+        self.copy_button.setToolTip(self.tr("Copy the time, version and error details to the "
+                                            "clipboard (no passwords)"))
         # ActionRole: the button acts without closing the dialog.
         buttons.addButton(self.copy_button, QDialogButtonBox.ButtonRole.ActionRole)
         self.copy_button.clicked.connect(self.copy_details)
@@ -178,7 +185,7 @@ class ErrorDialog(QDialog):
         self._details = details
         self._when = datetime.now(UTC)
         self.message.setText(message)
-        self.repeated.setText(f"This happened {self.count} times.")
+        self.repeated.setText(self.tr("This happened %n time(s).", "", self.count))
         self.repeated.show()
 
     def copy_details(self) -> None:
@@ -239,7 +246,8 @@ def install_excepthook(app: QApplication) -> ErrorReporter:
         if threading.current_thread() is not threading.main_thread():
             return  # widgets belong to the GUI thread; the log has it
         try:
-            reporter.report(DIALOG_TEXT, fault_details(exc.with_traceback(tb)))
+            reporter.report(QCoreApplication.translate("ErrorDialog", DIALOG_TEXT),
+                            fault_details(exc.with_traceback(tb)))
         except Exception:  # the report must never raise from inside the hook
             log.exception("could not show the error report")
 

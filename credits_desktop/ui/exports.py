@@ -5,7 +5,8 @@ Charts are drawn to PNG or SVG bytes on the GUI thread (``charts_common.render_p
 share, so views run it on the :class:`~credits_desktop.ui.workers.Worker`. Each writer
 makes a temporary file beside the target and renames it over the target at the end, so
 a failed export never leaves a half-written file, and raises :class:`ExportFailed` with
-a plain sentence.
+a plain sentence (in the user's language; the system's reason, from the operating
+system, comes as the system gives it).
 
 CSV files are UTF-8 with a header row; numbers are written bare (``12400``), so a
 spreadsheet reads them as numbers. XLSX (openpyxl) keeps numbers as numbers too, with a
@@ -22,6 +23,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO
+
+from PySide6.QtCore import QCoreApplication
 
 from credits_desktop.services.errors import CreditsDeskError
 from credits_desktop.services.exports import safe_cell
@@ -57,7 +60,8 @@ def with_suffix(path: str | Path, suffix: str) -> Path:
 def _replacing(target: Path, mode: str, **options: object) -> Iterator[IO[str] | IO[bytes]]:
     """A temporary file beside ``target`` that replaces it when the block succeeds."""
     if not target.parent.is_dir():
-        raise ExportFailed(f"The folder {target.parent} does not exist.")
+        raise ExportFailed(QCoreApplication.translate(
+            "Exports", "The folder {folder} does not exist.").format(folder=target.parent))
     try:
         handle, temporary = tempfile.mkstemp(prefix=".export-", suffix=target.suffix,
                                              dir=target.parent)
@@ -89,8 +93,10 @@ def _harmless(cell: Cell) -> Cell:
 
 
 def _why(target: Path, exc: OSError) -> str:
-    reason = exc.strerror or "the system refused it"
-    return f"{target.name} could not be written to {target.parent}: {reason.lower()}."
+    reason = exc.strerror or QCoreApplication.translate("Exports", "the system refused it")
+    return QCoreApplication.translate(
+        "Exports", "{file} could not be written to {folder}: {reason}.").format(
+        file=target.name, folder=target.parent, reason=reason.lower())
 
 
 def write_csv(path: str | Path, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> Path:
@@ -139,7 +145,8 @@ def write_xlsx(path: str | Path, sheets: Sequence[Sheet],
     bold = Font(bold=True)
     for number, sheet in enumerate(sheets):
         if progress is not None:
-            progress(f"Writing the sheet {sheet.title}", number, len(sheets))
+            progress(QCoreApplication.translate("Exports", "Writing the sheet {sheet}").format(
+                sheet=sheet.title), number, len(sheets))
         ws = book.create_sheet(sheet.title)
         ws.append(sheet.header)
         for cell in ws[1]:

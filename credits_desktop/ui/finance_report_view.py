@@ -10,6 +10,10 @@ the table. A totals row closes the table.
 Exports (finance, managers, admins) write the same table: CSV, or XLSX with numbers kept
 as numbers, a bold header and totals row, fitted columns and a second sheet with the
 checks. Files are written on the worker (``ui.exports``).
+
+Every word shown goes through Qt's translation: the controls, the headers and the
+words of the table (as shown and as exported), the checks sheet. The sentences of the
+services (the problems and warnings found, the build's stages) are shown as written.
 """
 
 from __future__ import annotations
@@ -20,7 +24,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
-from PySide6.QtCore import QAbstractTableModel, QDate, QModelIndex, QObject, Qt, Signal, Slot
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QCoreApplication,
+    QDate,
+    QLocale,
+    QModelIndex,
+    QObject,
+    Qt,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QDateEdit,
@@ -38,11 +52,11 @@ from credits_desktop.domain.permissions import Action, Verdict
 from credits_desktop.services.dashboard import add_months
 from credits_desktop.services.errors import CreditsDeskError
 from credits_desktop.services.finance_report import (
-    COLUMNS,
     DIFFERENCE_COLUMN,
     RECONCILED_MARK,
     RECONCILES_COLUMN,
     FinanceReport,
+    MonthFigures,
     finance_report,
     month_range,
     report_table,
@@ -52,6 +66,7 @@ from credits_desktop.store.database import Database
 
 from . import formatting as fmt
 from .account_detail import CopyableTable
+from .charts_common import QT_TRANSLATE_NOOP
 from .exports import Cell, Sheet, write_csv, write_xlsx
 from .role_gate import role_decision
 from .table_models import LEFT, RIGHT, AnyIndex
@@ -69,6 +84,55 @@ GOOD_TEXT: Final = QColor("#1b5e20")
 BAD_TEXT: Final = QColor("#842029")
 DEFAULT_MONTHS: Final = 12
 
+# The report's columns as the user reads them: the titles and tooltips of
+# ``services.finance_report.COLUMNS``, in their order, translated where shown.
+COLUMN_TEXTS: Final[tuple[tuple[str, str], ...]] = (
+    (QT_TRANSLATE_NOOP("FinanceReportModel", "Month"),
+     QT_TRANSLATE_NOOP("FinanceReportModel",
+                       "UTC calendar month")),
+    (QT_TRANSLATE_NOOP("FinanceReportModel", "Opening balance"),
+     QT_TRANSLATE_NOOP("FinanceReportModel",
+                       "Every account's spendable credits at the month's first instant")),
+    (QT_TRANSLATE_NOOP("FinanceReportModel", "Granted by plans"),
+     QT_TRANSLATE_NOOP("FinanceReportModel",
+                       "Plan credits granted at the start of billing periods")),
+    (QT_TRANSLATE_NOOP("FinanceReportModel", "Purchased"),
+     QT_TRANSLATE_NOOP("FinanceReportModel",
+                       "Credits of packages bought")),
+    (QT_TRANSLATE_NOOP("FinanceReportModel", "Refunded"),
+     QT_TRANSLATE_NOOP("FinanceReportModel",
+                       "Credits given back for charges")),
+    (QT_TRANSLATE_NOOP("FinanceReportModel", "Adjusted +"),
+     QT_TRANSLATE_NOOP("FinanceReportModel",
+                       "Purchased credits added by finance (manual sales, compensation)")),
+    (QT_TRANSLATE_NOOP("FinanceReportModel", "Adjusted −"),
+     QT_TRANSLATE_NOOP("FinanceReportModel",
+                       "Purchased credits removed by finance (chargebacks, corrections)")),
+    (QT_TRANSLATE_NOOP("FinanceReportModel", "Reversed"),
+     QT_TRANSLATE_NOOP("FinanceReportModel",
+                       "Credits given back (+) or taken back (−) by reversing a refund "
+                       "or an adjustment")),
+    (QT_TRANSLATE_NOOP("FinanceReportModel", "Used"),
+     QT_TRANSLATE_NOOP("FinanceReportModel",
+                       "Credits charged for AI features, failed generations included")),
+    (QT_TRANSLATE_NOOP("FinanceReportModel", "Expired unused"),
+     QT_TRANSLATE_NOOP("FinanceReportModel",
+                       "Plan credits that expired unused at the end of a billing period "
+                       "(breakage)")),
+    (QT_TRANSLATE_NOOP("FinanceReportModel", "Closing balance"),
+     QT_TRANSLATE_NOOP("FinanceReportModel",
+                       "Every account's spendable credits at the month's end")),
+    (QT_TRANSLATE_NOOP("FinanceReportModel", "Difference"),
+     QT_TRANSLATE_NOOP("FinanceReportModel",
+                       "Closing balance minus opening + granted + purchased + refunded ± "
+                       "adjusted ± reversed − used − expired: 0 when the month "
+                       "reconciles")),
+    (QT_TRANSLATE_NOOP("FinanceReportModel", "Reconciles"),
+     QT_TRANSLATE_NOOP("FinanceReportModel",
+                       "✓ when the identity holds and the usage by feature and plan adds "
+                       "up to the credits used; otherwise what is wrong")),
+)
+
 
 class FinanceReportModel(QAbstractTableModel):
     """The report's rows (months, then totals), numbers formatted, problems highlighted."""
@@ -82,8 +146,36 @@ class FinanceReportModel(QAbstractTableModel):
     def set_report(self, report: FinanceReport | None) -> None:
         self.beginResetModel()
         self.report = report
-        self.header, self.rows = report_table(report) if report is not None else ([], [])
+        self.header, self.rows = self._table(report) if report is not None else ([], [])
         self.endResetModel()
+
+    def _table(self, report: FinanceReport) -> tuple[list[str], list[list[int | str]]]:
+        """The services' table with its words translated (the numbers as they are)."""
+        header, rows = report_table(report)
+        header[:len(COLUMN_TEXTS)] = [self.tr(title) for title, _tip in COLUMN_TEXTS]
+        extra = len(COLUMN_TEXTS)
+        for offset, (_code, name) in enumerate(report.features):
+            header[extra + offset] = self.tr("Used: {feature}").format(feature=name)
+        extra += len(report.features)
+        for offset, (_code, name) in enumerate(report.plans):
+            header[extra + offset] = self.tr("Used on plan: {plan}").format(plan=name)
+        for row, month in zip(rows, report.months, strict=False):
+            row[RECONCILES_COLUMN] = self._reconciles_text(month)
+        totals = rows[-1]
+        totals[0] = self.tr("Total")
+        totals[RECONCILES_COLUMN] = (RECONCILED_MARK if report.reconciles
+                                     else self.tr("NO: see the problems listed"))
+        return header, rows
+
+    def _reconciles_text(self, month: MonthFigures) -> str:
+        """The reconciliation cell: the mark, or in a few words what does not add up."""
+        if month.reconciles:
+            return RECONCILED_MARK
+        if month.difference:
+            return self.tr("NO: off by {difference}").format(
+                difference=f"{month.difference:+,}")
+        return self.tr("NO: usage by feature adds up to {credits}").format(
+            credits=fmt.credits_text(month.rollup_used))
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008 (Qt default)
         return 0 if parent.isValid() else len(self.rows)
@@ -104,9 +196,10 @@ class FinanceReportModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self.header[section]
         if role == Qt.ItemDataRole.ToolTipRole:
-            if section < len(COLUMNS):
-                return COLUMNS[section][1]
-            return "Credits used, from the usage rollup (by the plan at the time of the charge)"
+            if section < len(COLUMN_TEXTS):
+                return self.tr(COLUMN_TEXTS[section][1])
+            return self.tr("Credits used, from the usage rollup (by the plan at the time of "
+                           "the charge)")
         return None
 
     def _is_totals(self, row: int) -> bool:
@@ -148,32 +241,43 @@ class FinanceReportModel(QAbstractTableModel):
     def _tooltip(self, row: int, column: int) -> str | None:
         assert self.report is not None
         if self._is_totals(row):
-            return "Totals of the months shown (opening: the first month's; closing: the last's)"
+            return self.tr("Totals of the months shown (opening: the first month's; closing: "
+                           "the last's)")
         month = self.report.months[row]
         if column == RECONCILES_COLUMN:
-            return (f"Expected closing {month.expected_closing:,}, closing {month.closing:,}; "
-                    f"usage by feature adds up to {month.rollup_used:,} of {month.used:,} used"
-                    f" ({month.entries:,} ledger entries)")
+            return self.tr(
+                "Expected closing {expected}, closing {closing}; usage by feature adds up to "
+                "{rollup} of {used} used ({entries} ledger entries)").format(
+                    expected=fmt.credits_text(month.expected_closing),
+                    closing=fmt.credits_text(month.closing),
+                    rollup=fmt.credits_text(month.rollup_used), used=fmt.credits_text(month.used),
+                    entries=fmt.credits_text(month.entries))
         if column == 0:
-            return f"{month.month:%B %Y}, UTC"
+            name = QLocale().standaloneMonthName(month.month.month)
+            return self.tr("{month} {year}, UTC").format(month=name, year=month.month.year)
         return None
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate("FinanceReportView", text)
 
 
 def checks_sheet(report: FinanceReport) -> Sheet:
     """The XLSX sheet that says what was checked and what was found."""
     rows: list[list[Cell]] = [
-        ["Months", f"{report.first:%Y-%m} to {report.last:%Y-%m} (UTC)"],
-        ["Made at (UTC)", report.made_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")],
-        ["Every month reconciles", "yes" if report.reconciles else "NO"],
-        ["Credits in the whole ledger", report.ledger_total],
-        ["Credits the grants still hold", report.grants_remaining],
-        ["Credits in the accounts' balances", report.accounts_balance],
-        ["Plan grants whose expiry is not written yet", report.pending_expiries],
-        ["Credits in them", report.pending_credits],
+        [_tr("Months"), _tr("{first} to {last} (UTC)").format(
+            first=f"{report.first:%Y-%m}", last=f"{report.last:%Y-%m}")],
+        [_tr("Made at (UTC)"), report.made_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")],
+        [_tr("Every month reconciles"), _tr("yes") if report.reconciles else _tr("NO")],
+        [_tr("Credits in the whole ledger"), report.ledger_total],
+        [_tr("Credits the grants still hold"), report.grants_remaining],
+        [_tr("Credits in the accounts' balances"), report.accounts_balance],
+        [_tr("Plan grants whose expiry is not written yet"), report.pending_expiries],
+        [_tr("Credits in them"), report.pending_credits],
     ]
-    rows += [["Problem", text] for text in report.problems()]
-    rows += [["Warning", text] for text in report.warnings()]
-    return Sheet("Checks", ["Check", "Result"], rows)
+    rows += [[_tr("Problem"), text] for text in report.problems()]
+    rows += [[_tr("Warning"), text] for text in report.warnings()]
+    return Sheet(_tr("Checks"), [_tr("Check"), _tr("Result")], rows)
 
 
 class FinanceReportView(QWidget):
@@ -198,26 +302,27 @@ class FinanceReportView(QWidget):
         this_month = (today or datetime.now(UTC).date()).replace(day=1)
         first = add_months(this_month, 1 - DEFAULT_MONTHS)
 
-        self.first_month = self._month_edit("financeFirstMonth", "First month of the report",
-                                            first)
-        self.last_month = self._month_edit("financeLastMonth", "Last month of the report",
-                                           this_month)
-        self.build_button = QPushButton("Build report")
+        self.first_month = self._month_edit("financeFirstMonth",
+                                            self.tr("First month of the report"), first)
+        self.last_month = self._month_edit("financeLastMonth",
+                                           self.tr("Last month of the report"), this_month)
+        self.build_button = QPushButton(self.tr("Build report"))
         self.build_button.setObjectName("buildFinanceReport")
-        self.build_button.setAccessibleName("Build the finance report")
-        self.build_button.setToolTip("Read the ledger for these months (may take seconds)")
+        self.build_button.setAccessibleName(self.tr("Build the finance report"))
+        self.build_button.setToolTip(self.tr("Read the ledger for these months (may take "
+                                             "seconds)"))
         self.build_button.clicked.connect(self.build)
 
         self.progress = QProgressBar()
         self.progress.setObjectName("financeProgress")
-        self.progress.setAccessibleName("Report progress")
+        self.progress.setAccessibleName(self.tr("Report progress"))
         self.progress.setTextVisible(False)
         self.progress.setMaximumWidth(200)
         self.progress.hide()
         self.stage = QLabel("")
         self.stage.setObjectName("financeStage")
 
-        self.verdict = QLabel("Choose the months and build the report.")
+        self.verdict = QLabel(self.tr("Choose the months and build the report."))
         self.verdict.setObjectName("financeVerdict")
         self.verdict.setWordWrap(True)
         self.verdict.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -230,24 +335,25 @@ class FinanceReportView(QWidget):
         self.model = FinanceReportModel(self)
         self.table = CopyableTable()
         self.table.setObjectName("financeTable")
-        self.table.setAccessibleName("Finance report by month")
-        self.table.setToolTip("One row per UTC month, then the totals")
+        self.table.setAccessibleName(self.tr("Finance report by month"))
+        self.table.setToolTip(self.tr("One row per UTC month, then the totals"))
         self.table.setModel(self.model)
         self.table.horizontalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(False)
 
-        self.export_csv_button = QPushButton("Export CSV…")
+        self.export_csv_button = QPushButton(self.tr("Export CSV…"))
         self.export_csv_button.setObjectName("financeExportCsv")
-        self.export_csv_button.setAccessibleName("Export the finance report as CSV")
+        self.export_csv_button.setAccessibleName(self.tr("Export the finance report as CSV"))
         self.export_csv_button.clicked.connect(lambda: self._ask_and_export(".csv"))
-        self.export_xlsx_button = QPushButton("Export XLSX…")
+        self.export_xlsx_button = QPushButton(self.tr("Export XLSX…"))
         self.export_xlsx_button.setObjectName("financeExportXlsx")
-        self.export_xlsx_button.setAccessibleName("Export the finance report as XLSX")
+        self.export_xlsx_button.setAccessibleName(self.tr("Export the finance report as XLSX"))
         self.export_xlsx_button.clicked.connect(lambda: self._ask_and_export(".xlsx"))
 
         controls = QHBoxLayout()
-        for text, edit in (("From:", self.first_month), ("To:", self.last_month)):
+        for text, edit in ((self.tr("From:"), self.first_month),
+                           (self.tr("To:"), self.last_month)):
             label = QLabel(text)
             label.setBuddy(edit)
             controls.addWidget(label)
@@ -269,7 +375,7 @@ class FinanceReportView(QWidget):
         edit = QDateEdit(QDate(month.year, month.month, 1))
         edit.setObjectName(name)
         edit.setAccessibleName(accessible)
-        edit.setToolTip("A UTC calendar month")
+        edit.setToolTip(self.tr("A UTC calendar month"))
         edit.setDisplayFormat("yyyy-MM")
         edit.setCalendarPopup(True)
         return edit
@@ -325,7 +431,8 @@ class FinanceReportView(QWidget):
         self._job = job
         self.progress.setRange(0, 0)
         self.progress.show()
-        self.stage.setText(f"Building the report for {first:%Y-%m} to {last:%Y-%m}…")
+        self.stage.setText(self.tr("Building the report for {first} to {last}…").format(
+            first=f"{first:%Y-%m}", last=f"{last:%Y-%m}"))
         self._update_actions()
         return job
 
@@ -344,16 +451,19 @@ class FinanceReportView(QWidget):
     @Slot(object)
     def _arrived(self, report: FinanceReport) -> None:
         self.model.set_report(report)
-        self.stage.setText(f"Built in {report.seconds:.1f} s.")
+        self.stage.setText(self.tr("Built in {seconds} s.").format(
+            seconds=f"{report.seconds:.1f}"))
         problems = report.problems()
         if problems:
             self.verdict.setStyleSheet(BAD_STYLE)
-            self.verdict.setText("THIS REPORT DOES NOT RECONCILE. " + " ".join(problems))
+            self.verdict.setText(self.tr("THIS REPORT DOES NOT RECONCILE. {problems}").format(
+                problems=" ".join(problems)))
         else:
             self.verdict.setStyleSheet(GOOD_STYLE)
-            self.verdict.setText(
-                f"{RECONCILED_MARK} Every month reconciles, and the ledger, the grants and the "
-                f"accounts' balances agree ({report.ledger_total:,} credits).")
+            self.verdict.setText(self.tr(
+                "{mark} Every month reconciles, and the ledger, the grants and the accounts' "
+                "balances agree ({credits} credits).").format(
+                    mark=RECONCILED_MARK, credits=fmt.credits_text(report.ledger_total)))
         warnings = report.warnings()
         self.warning.setText(" ".join(warnings))
         self.warning.setVisible(bool(warnings))
@@ -375,16 +485,17 @@ class FinanceReportView(QWidget):
         for button in (self.export_csv_button, self.export_xlsx_button):
             button.setEnabled(self._may_export and ready)
             button.setToolTip(self._export_refusal if not self._may_export else
-                              "Save the report to a file" if ready
-                              else "Build the report first")
+                              self.tr("Save the report to a file") if ready
+                              else self.tr("Build the report first"))
 
     def _ask_and_export(self, suffix: str) -> None:
         report = self.report
         if report is None:
             return
-        kind = "CSV table (*.csv)" if suffix == ".csv" else "Excel workbook (*.xlsx)"
+        kind = (self.tr("CSV table (*.csv)") if suffix == ".csv"
+                else self.tr("Excel workbook (*.xlsx)"))
         suggested = Path.home() / f"credits-finance-{report.first:%Y-%m}-{report.last:%Y-%m}"
-        path, _filter = QFileDialog.getSaveFileName(self, "Export the finance report",
+        path, _filter = QFileDialog.getSaveFileName(self, self.tr("Export the finance report"),
                                                     f"{suggested}{suffix}", kind)
         if not path:
             return
@@ -398,7 +509,7 @@ class FinanceReportView(QWidget):
             self.export_failed.emit(self._export_refusal)
             return True
         if self.report is None:
-            self.export_failed.emit("Build the report first.")
+            self.export_failed.emit(self.tr("Build the report first."))
             return True
         return False
 
@@ -417,7 +528,7 @@ class FinanceReportView(QWidget):
         assert report is not None
         rows: list[list[Cell]] = [list(r) for r in self.model.rows]
         sheets = [
-            Sheet("Finance report", self.model.header, rows, totals_rows=1,
+            Sheet(self.tr("Finance report"), self.model.header, rows, totals_rows=1,
                   notes=[*report.problems(), *report.warnings()]),
             checks_sheet(report),
         ]
@@ -429,12 +540,12 @@ class FinanceReportView(QWidget):
         job.failed.connect(self._export_error)
         job.finished.connect(lambda j=job: self._export_jobs.remove(j))
         self._export_jobs.append(job)
-        self.stage.setText("Saving…")
+        self.stage.setText(self.tr("Saving…"))
         return job
 
     @Slot(object)
     def _export_succeeded(self, path: Path) -> None:
-        self.stage.setText(f"Saved {path}.")
+        self.stage.setText(self.tr("Saved {path}.").format(path=path))
         self.exported.emit(str(path))
 
     @Slot(str)

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 from pathlib import Path
 
-from PySide6.QtCore import QDateTime, Qt, Signal, Slot
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QDateTime, Qt, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -59,14 +59,21 @@ from credits_desktop.services.incidents import (
 from credits_desktop.services.operations import Actor
 from credits_desktop.store.database import Database
 
-from .formatting import local_datetime, utc_datetime
+from .formatting import credits_text, datetime_format, local_datetime, utc_datetime
+from .i18n import plural
 from .workers import Job, ProgressFn, Worker
 
 __all__ = ["SAMPLE_SIZE", "IncidentDialog"]
 
 SAMPLE_SIZE = 20
-SAMPLE_COLUMNS = ("Account", "Charge", "Time", "Model", "Credits")
-DATETIME_FORMAT = "yyyy-MM-dd HH:mm"
+# The headers' English source texts, translated when the table is made.
+SAMPLE_COLUMNS = (
+    str(QT_TRANSLATE_NOOP("IncidentDialog", "Account")),
+    str(QT_TRANSLATE_NOOP("IncidentDialog", "Charge")),
+    str(QT_TRANSLATE_NOOP("IncidentDialog", "Time")),
+    str(QT_TRANSLATE_NOOP("IncidentDialog", "Model")),
+    str(QT_TRANSLATE_NOOP("IncidentDialog", "Credits")),
+)
 
 _ERROR_STYLE = "color: #a4161a;"
 _OK_STYLE = "color: #1b5e20;"
@@ -127,58 +134,61 @@ class IncidentDialog(QDialog):
         decision = decide(actor.role, Action.INCIDENT_REFUND)
         self.refused = not decision.allowed
 
-        self.setWindowTitle("Incident refund")
+        self.setWindowTitle(self.tr("Incident refund"))
         self.setObjectName("incidentDialog")
         self.setMinimumWidth(720)
 
-        intro = QLabel(
+        intro = QLabel(self.tr(
             "Refund every failed charge of one feature in a time window that still cost "
             "credits, for an outage. Preview first: nothing is written until you run it, "
             "and a charge is never refunded twice, so a run can be repeated safely."
-        )
+        ))
         intro.setWordWrap(True)
 
         # -- the scope --
         self.feature = QComboBox()
         self.feature.setObjectName("incidentFeature")
-        self.feature.setAccessibleName("Feature")
-        self.feature.addItem("Loading features…", None)
+        self.feature.setAccessibleName(self.tr("Feature"))
+        self.feature.addItem(self.tr("Loading features…"), None)
 
         self.model = QLineEdit()
         self.model.setObjectName("incidentModel")
-        self.model.setAccessibleName("AI model (optional)")
-        self.model.setPlaceholderText("All models")
+        self.model.setAccessibleName(self.tr("AI model (optional)"))
+        self.model.setPlaceholderText(self.tr("All models"))
         self.model.setMaxLength(60)
 
         end = now().replace(minute=0, second=0, microsecond=0)
-        self.start_edit = self._datetime_edit("incidentStart", "Window start (local time)",
-                                              end - timedelta(hours=1))
-        self.end_edit = self._datetime_edit("incidentEnd", "Window end (local time)", end)
+        self.start_edit = self._datetime_edit(
+            "incidentStart", self.tr("Window start (local time)"), end - timedelta(hours=1))
+        self.end_edit = self._datetime_edit("incidentEnd", self.tr("Window end (local time)"),
+                                            end)
 
-        self.preview_button = QPushButton("&Preview")
+        self.preview_button = QPushButton(self.tr("&Preview"))
         self.preview_button.setObjectName("incidentPreview")
-        self.preview_button.setAccessibleName("Preview the incident refund")
-        self.preview_button.setToolTip("Count what a run would refund; nothing is written.")
+        self.preview_button.setAccessibleName(self.tr("Preview the incident refund"))
+        self.preview_button.setToolTip(
+            self.tr("Count what a run would refund; nothing is written."))
         self.preview_button.clicked.connect(self.run_preview)
 
         scope_form = QFormLayout()
-        scope_form.addRow("&Feature:", self.feature)
-        scope_form.addRow("&Model:", self.model)
-        scope_form.addRow("Fr&om:", self.start_edit)
-        scope_form.addRow("&To (not included):", self.end_edit)
+        scope_form.addRow(self.tr("&Feature:"), self.feature)
+        scope_form.addRow(self.tr("&Model:"), self.model)
+        scope_form.addRow(self.tr("Fr&om:"), self.start_edit)
+        scope_form.addRow(self.tr("&To (not included):"), self.end_edit)
 
         # -- the preview --
-        self.preview_label = QLabel("Choose the scope, then press Preview.")
+        self.preview_label = QLabel(self.tr("Choose the scope, then press Preview."))
         self.preview_label.setObjectName("incidentCounts")
         self.preview_label.setWordWrap(True)
-        self.preview_label.setAccessibleName("What a run would refund")
+        self.preview_label.setAccessibleName(self.tr("What a run would refund"))
         self.preview_label.setTextInteractionFlags(
             Qt.TextInteractionFlag.TextSelectableByMouse)
 
         self.sample_table = QTableWidget(0, len(SAMPLE_COLUMNS))
         self.sample_table.setObjectName("incidentSample")
-        self.sample_table.setAccessibleName("Sample of the charges a run would refund")
-        self.sample_table.setHorizontalHeaderLabels(SAMPLE_COLUMNS)
+        self.sample_table.setAccessibleName(self.tr("Sample of the charges a run would refund"))
+        self.sample_table.setHorizontalHeaderLabels(
+            [QCoreApplication.translate("IncidentDialog", column) for column in SAMPLE_COLUMNS])
         self.sample_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.sample_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         # Tab goes on to the reference (the arrows move within the table).
@@ -192,14 +202,14 @@ class IncidentDialog(QDialog):
         # -- the run --
         self.reference = QLineEdit()
         self.reference.setObjectName("incidentReference")
-        self.reference.setAccessibleName("Incident reference")
-        self.reference.setPlaceholderText("e.g. INC-2026-031 (status page or ticket)")
+        self.reference.setAccessibleName(self.tr("Incident reference"))
+        self.reference.setPlaceholderText(self.tr("e.g. INC-2026-031 (status page or ticket)"))
         self.reference.setMaxLength(v.TICKET_MAX)
         self.reference.textChanged.connect(self._update_state)
 
-        self.run_button = QPushButton("&Run incident refund…")
+        self.run_button = QPushButton(self.tr("&Run incident refund…"))
         self.run_button.setObjectName("incidentRun")
-        self.run_button.setAccessibleName("Run the incident refund")
+        self.run_button.setAccessibleName(self.tr("Run the incident refund"))
         self.run_button.clicked.connect(self.ask_confirmation)
 
         self.confirm_box = QFrame()
@@ -208,14 +218,14 @@ class IncidentDialog(QDialog):
         self.confirm_label = QLabel()
         self.confirm_label.setObjectName("incidentConfirmText")
         self.confirm_label.setWordWrap(True)
-        self.confirm_label.setAccessibleName("What the run will do")
+        self.confirm_label.setAccessibleName(self.tr("What the run will do"))
         self.confirm_button = QPushButton()
         self.confirm_button.setObjectName("incidentConfirm")
-        self.confirm_button.setAccessibleName("Confirm and run the incident refund")
+        self.confirm_button.setAccessibleName(self.tr("Confirm and run the incident refund"))
         self.confirm_button.clicked.connect(self.start_run)
-        self.back_button = QPushButton("&Back")
+        self.back_button = QPushButton(self.tr("&Back"))
         self.back_button.setObjectName("incidentBack")
-        self.back_button.setAccessibleName("Back without running")
+        self.back_button.setAccessibleName(self.tr("Back without running"))
         self.back_button.clicked.connect(self._back)
         confirm_layout = QVBoxLayout(self.confirm_box)
         confirm_layout.addWidget(self.confirm_label)
@@ -228,12 +238,13 @@ class IncidentDialog(QDialog):
 
         self.progress = QProgressBar()
         self.progress.setObjectName("incidentProgress")
-        self.progress.setAccessibleName("Incident refund progress")
-        self.progress.setFormat("%v of %m charges")
+        self.progress.setAccessibleName(self.tr("Incident refund progress"))
+        # %v and %m are the progress bar's: charges done and charges in all.
+        self.progress.setFormat(self.tr("%v of %m charges"))
         self.progress.hide()
-        self.cancel_run_button = QPushButton("C&ancel run")
+        self.cancel_run_button = QPushButton(self.tr("C&ancel run"))
         self.cancel_run_button.setObjectName("incidentCancel")
-        self.cancel_run_button.setAccessibleName("Cancel the run after the current batch")
+        self.cancel_run_button.setAccessibleName(self.tr("Cancel the run after the current batch"))
         self.cancel_run_button.clicked.connect(self.cancel_run)
         self.cancel_run_button.hide()
         progress_row = QHBoxLayout()
@@ -243,13 +254,13 @@ class IncidentDialog(QDialog):
         self.summary_label = QLabel()
         self.summary_label.setObjectName("incidentSummary")
         self.summary_label.setWordWrap(True)
-        self.summary_label.setAccessibleName("What the run did")
+        self.summary_label.setAccessibleName(self.tr("What the run did"))
         self.summary_label.setTextInteractionFlags(
             Qt.TextInteractionFlag.TextSelectableByMouse)
         self.summary_label.hide()
-        self.save_button = QPushButton("&Save CSV…")
+        self.save_button = QPushButton(self.tr("&Save CSV…"))
         self.save_button.setObjectName("incidentSaveCsv")
-        self.save_button.setAccessibleName("Save what the run did as CSV")
+        self.save_button.setAccessibleName(self.tr("Save what the run did as CSV"))
         self.save_button.clicked.connect(self.ask_csv_path)
         self.save_button.hide()
 
@@ -257,7 +268,7 @@ class IncidentDialog(QDialog):
         self.problem_label.setObjectName("incidentProblem")
         self.problem_label.setWordWrap(True)
         self.problem_label.setStyleSheet(_ERROR_STYLE)
-        self.problem_label.setAccessibleName("What still needs attention")
+        self.problem_label.setAccessibleName(self.tr("What still needs attention"))
         self.problem_label.hide()
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -265,11 +276,11 @@ class IncidentDialog(QDialog):
         assert close is not None
         self.close_button = close
         self.close_button.setObjectName("incidentClose")
-        self.close_button.setAccessibleName("Close the incident refund")
+        self.close_button.setAccessibleName(self.tr("Close the incident refund"))
         self.buttons.rejected.connect(self.reject)
 
         run_form = QFormLayout()
-        run_form.addRow("Incident r&eference:", self.reference)
+        run_form.addRow(self.tr("Incident r&eference:"), self.reference)
 
         layout = QVBoxLayout(self)
         layout.addWidget(intro)
@@ -304,7 +315,8 @@ class IncidentDialog(QDialog):
 
         if self.refused:
             self.preview_label.setText(
-                f"{decision.reason} Ask a finance, manager or admin colleague to run it."
+                self.tr("{reason} Ask a finance, manager or admin colleague to run it.").format(
+                    reason=decision.reason)
             )
             self.preview_label.setStyleSheet(_ERROR_STYLE)
             self.feature.setItemText(0, "—")
@@ -316,7 +328,8 @@ class IncidentDialog(QDialog):
         edit = QDateTimeEdit(_to_qt(value))
         edit.setObjectName(name)
         edit.setAccessibleName(label)
-        edit.setDisplayFormat(DATETIME_FORMAT)
+        # The user's date and time format, with a four-digit year (as the tables show).
+        edit.setDisplayFormat(datetime_format())
         edit.setCalendarPopup(True)
         edit.setToolTip(utc_datetime(value))
         edit.dateTimeChanged.connect(
@@ -338,7 +351,7 @@ class IncidentDialog(QDialog):
         """The scope the fields describe; InvalidInput when they do not make one."""
         code = self.feature.currentData()
         if not code:
-            raise InvalidInput("Choose a feature.", "feature_code")
+            raise InvalidInput(self.tr("Choose a feature."), "feature_code")
         return IncidentScope(
             feature_code=str(code),
             model=self.model.text() or None,
@@ -366,11 +379,11 @@ class IncidentDialog(QDialog):
     def run_blocker(self) -> str | None:
         """Why Run cannot be pressed now, in a sentence; None when it can."""
         if self.refused:
-            return "Incident refunds need the finance, manager or admin role."
+            return self.tr("Incident refunds need the finance, manager or admin role.")
         if self.preview is None:
-            return "Preview the incident first."
+            return self.tr("Preview the incident first.")
         if self.preview.charges == 0:
-            return "There is nothing to refund in this scope."
+            return self.tr("There is nothing to refund in this scope.")
         return self._reference_problem()
 
     @Slot()
@@ -401,6 +414,8 @@ class IncidentDialog(QDialog):
         if problem:
             self._show_problem(problem)
         elif self.problem_label.property("sticky") is not True:
+            # Cleared too: a hidden sentence about a scope that is gone helps nobody.
+            self.problem_label.clear()
             self.problem_label.hide()
 
     def _show_problem(self, message: str, *, sticky: bool = False) -> None:
@@ -412,13 +427,15 @@ class IncidentDialog(QDialog):
 
     def _clear_sticky(self) -> None:
         self.problem_label.setProperty("sticky", False)
+        self.problem_label.clear()
         self.problem_label.hide()
 
     @Slot()
     def _scope_changed(self) -> None:
         if self.preview is not None:
             self.preview = None
-            self.preview_label.setText("The scope changed: preview again before running.")
+            self.preview_label.setText(
+                self.tr("The scope changed: preview again before running."))
             self.preview_label.setStyleSheet(_NOTICE_STYLE)
             self.sample_table.setRowCount(0)
         self._update_state()
@@ -437,10 +454,11 @@ class IncidentDialog(QDialog):
         try:
             self.feature.clear()
             for f in features:
-                label = f.name if f.enabled else f"{f.name} (switched off)"
+                label = f.name if f.enabled else self.tr("{feature} (switched off)").format(
+                    feature=f.name)
                 self.feature.addItem(label, f.code)
             if not features:
-                self.feature.addItem("No feature in this database", None)
+                self.feature.addItem(self.tr("No feature in this database"), None)
         finally:
             self.feature.blockSignals(False)
         self._update_state()
@@ -448,7 +466,7 @@ class IncidentDialog(QDialog):
 
     @Slot(str)
     def _features_failed(self, message: str) -> None:
-        self.feature.setItemText(0, "Features could not be loaded")
+        self.feature.setItemText(0, self.tr("Features could not be loaded"))
         self._show_problem(message, sticky=True)
         self._update_state()
 
@@ -477,7 +495,7 @@ class IncidentDialog(QDialog):
         self.summary_label.hide()
         self.save_button.hide()
         self.progress.hide()
-        self.preview_label.setText("Counting the failed charges in this window…")
+        self.preview_label.setText(self.tr("Counting the failed charges in this window…"))
         self.preview_label.setStyleSheet("")
         db, actor = self._db, self._actor
         job = self.worker.submit(lambda: preview_incident(db, actor, scope, sample=SAMPLE_SIZE))
@@ -492,19 +510,21 @@ class IncidentDialog(QDialog):
         self.preview = preview
         self.preview_label.setStyleSheet("")
         if preview.charges == 0:
+            # The scope in words ("failed ad_image charges from … UTC") is the services'.
             self.preview_label.setText(
-                f"Nothing to refund: no {preview.scope.describe()} that still cost credits."
+                self.tr("Nothing to refund: no {scope} that still cost credits.").format(
+                    scope=preview.scope.describe())
             )
         else:
             shown = len(preview.sample)
-            more = (f" The {shown:,} oldest are listed below." if shown < preview.charges
-                    else "")
-            self.preview_label.setText(
-                f"A run would refund {preview.charges:,} failed "
-                f"charge{'s' if preview.charges != 1 else ''} "
-                f"({preview.credits:,} credits) on {preview.accounts:,} "
-                f"account{'s' if preview.accounts != 1 else ''}.{more}"
-            )
+            text = self.tr("A run would refund {charges} ({credits}) on {accounts}.").format(
+                charges=self.tr("%Ln failed charge(s)", "", preview.charges),
+                credits=self.tr("{credits} credit(s)", "", plural(preview.credits)).format(
+                    credits=credits_text(preview.credits)),
+                accounts=self.tr("%Ln account(s)", "", preview.accounts))
+            if shown < preview.charges:
+                text += " " + self.tr("The %Ln oldest are listed below.", "", shown)
+            self.preview_label.setText(text)
         self._fill_sample(preview)
         self._update_state()
         self.previewed.emit(preview)
@@ -512,7 +532,7 @@ class IncidentDialog(QDialog):
     @Slot(str)
     def _preview_refused(self, message: str) -> None:
         self._previewing = None
-        self.preview_label.setText("The preview could not be made.")
+        self.preview_label.setText(self.tr("The preview could not be made."))
         self._show_problem(message, sticky=True)
         self._update_state()
         self.preview_failed.emit(message)
@@ -523,13 +543,13 @@ class IncidentDialog(QDialog):
         right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         for r, row in enumerate(preview.sample):
             cells = (row.account_name, str(row.charge_id), local_datetime(row.occurred_at),
-                     row.model or "—", f"{row.credits:,}")
+                     row.model or "—", credits_text(row.credits))
             for c, value in enumerate(cells):
                 item = QTableWidgetItem(value)
                 if c in (1, 4):
                     item.setTextAlignment(right)
                 if c == 0:
-                    item.setToolTip(f"Account #{row.account_id}")
+                    item.setToolTip(self.tr("Account #{id}").format(id=row.account_id))
                 if c == 2:
                     item.setToolTip(utc_datetime(row.occurred_at))
                 table.setItem(r, c, item)
@@ -543,15 +563,17 @@ class IncidentDialog(QDialog):
             return
         p = self.preview
         ref = self.reference.text().strip()
-        self.confirm_label.setText(
-            f"Refund {p.charges:,} failed charge{'s' if p.charges != 1 else ''} "
-            f"({p.credits:,} credits) on {p.accounts:,} account{'s' if p.accounts != 1 else ''} "
-            f"under incident <b>{escape(ref)}</b>? Each goes back to the customer as for a "
-            "refund with reason \"Failed generation\"; charges refunded meanwhile by "
-            "someone else are skipped."
-        )
+        self.confirm_label.setText(self.tr(
+            "Refund {charges} ({credits}) on {accounts} under incident <b>{reference}</b>? "
+            "Each goes back to the customer as for a refund with reason \"Failed generation\"; "
+            "charges refunded meanwhile by someone else are skipped.").format(
+            charges=self.tr("%Ln failed charge(s)", "", p.charges),
+            credits=self.tr("{credits} credit(s)", "", plural(p.credits)).format(
+                credits=credits_text(p.credits)),
+            accounts=self.tr("%Ln account(s)", "", p.accounts),
+            reference=escape(ref)))
         self.confirm_label.setTextFormat(Qt.TextFormat.RichText)
-        self.confirm_button.setText(f"Refund {p.charges:,} charges now")
+        self.confirm_button.setText(self.tr("Refund %Ln charge(s) now", "", p.charges))
         self._confirming = True
         self.confirm_box.show()
         self.confirm_button.setFocus()
@@ -589,7 +611,7 @@ class IncidentDialog(QDialog):
         self.progress.setRange(0, max(self.preview.charges, 1))
         self.progress.setValue(0)
         self.progress.show()
-        self.cancel_run_button.setText("C&ancel run")
+        self.cancel_run_button.setText(self.tr("C&ancel run"))
         self.cancel_run_button.setEnabled(True)
         self.cancel_run_button.show()
         job = self.worker.submit_reporting(work)
@@ -612,7 +634,7 @@ class IncidentDialog(QDialog):
             return
         self._cancel.set()
         self.cancel_run_button.setEnabled(False)
-        self.cancel_run_button.setText("Cancelling…")
+        self.cancel_run_button.setText(self.tr("Cancelling…"))
 
     @Slot(object)
     def _run_done(self, summary: IncidentSummary) -> None:
@@ -627,7 +649,7 @@ class IncidentDialog(QDialog):
         self.summary_label.setStyleSheet(_OK_STYLE if summary.complete else _NOTICE_STYLE)
         self.summary_label.show()
         self.save_button.show()
-        self.preview_label.setText("Preview again to see what is left in this scope.")
+        self.preview_label.setText(self.tr("Preview again to see what is left in this scope."))
         self.preview_label.setStyleSheet("")
         self.sample_table.setRowCount(0)
         self._update_state()
@@ -640,8 +662,8 @@ class IncidentDialog(QDialog):
         self.cancel_run_button.hide()
         self.progress.hide()
         self._show_problem(
-            f"{message} Batches finished before the problem stay done; preview again and "
-            "run again to finish.",
+            self.tr("{message} Batches finished before the problem stay done; preview again "
+                    "and run again to finish.").format(message=message),
             sticky=True,
         )
         self._update_state()
@@ -657,8 +679,8 @@ class IncidentDialog(QDialog):
         safe = "".join(ch if ch.isalnum() or ch in "-_" else "-"
                        for ch in self.summary.incident_ref)[:60]
         suggested = str(Path.home() / f"incident-{safe}.csv")
-        dialog = QFileDialog(self, "Save the incident refund as CSV", suggested,
-                             "CSV files (*.csv);;All files (*)")
+        dialog = QFileDialog(self, self.tr("Save the incident refund as CSV"), suggested,
+                             self.tr("CSV files (*.csv);;All files (*)"))
         dialog.setObjectName("incidentCsvFileDialog")
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setDefaultSuffix("csv")
@@ -686,10 +708,9 @@ class IncidentDialog(QDialog):
     def _csv_done(self, path: str) -> None:
         self._saving = None
         rows = len(self.summary.rows) if self.summary is not None else 0
-        self.summary_label.setText(
-            f"{self.summary.text() if self.summary else ''} Saved {rows:,} "
-            f"row{'s' if rows != 1 else ''} to {path}."
-        )
+        summary = self.summary.text() if self.summary is not None else ""
+        saved = self.tr("Saved %Ln row(s) to {path}.", "", rows).format(path=path)
+        self.summary_label.setText(f"{summary} {saved}".strip())
         self._update_state()
         self.csv_saved.emit(path)
 
@@ -706,8 +727,8 @@ class IncidentDialog(QDialog):
         if self._running is not None:
             # The run must end cleanly: a batch is never cut in half, and its summary
             # must be seen.
-            self._show_problem("The run is under way: press Cancel run and wait for it "
-                               "to stop before closing.", sticky=True)
+            self._show_problem(self.tr("The run is under way: press Cancel run and wait for "
+                                       "it to stop before closing."), sticky=True)
             return
         super().reject()
 

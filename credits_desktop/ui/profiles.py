@@ -20,7 +20,8 @@ start). A password never goes there: it goes to the operating system's keyring
 a bare Linux session) is not an error: the password is simply not remembered, and
 the store says so in a plain message so that the dialog can ask for it each time.
 
-No widgets here: the dialog is :mod:`credits_desktop.ui.connection_dialog`.
+No widgets here: the dialog is :mod:`credits_desktop.ui.connection_dialog`. The
+sentences are translated in the context "ConnectionProfile".
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from urllib.parse import quote
 
 import keyring
 import keyring.errors
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QSettings
 from sqlalchemy.engine import URL
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "SSL_MODE_HELP",
     "ConnectionProfile",
     "ProfileStore",
+    "ssl_mode_help",
     "to_url",
     "validate",
 ]
@@ -67,29 +69,47 @@ SSL_MODES: Final = ("disable", "allow", "prefer", "require", "verify-ca", "verif
 VERIFYING_SSL_MODES: Final = ("verify-ca", "verify-full")
 # The modes a CA file given is passed with (libpq ignores it without encryption).
 CA_SSL_MODES: Final = ("require", *VERIFYING_SSL_MODES)
+# What each mode does, in English (ssl_mode_help gives it in the user's language).
 SSL_MODE_HELP: Final = {
-    "disable": "Never encrypted.",
-    "allow": "Encrypted only if the server insists; the server is not checked.",
-    "prefer": "Encrypted when the server offers it; the server is not checked.",
-    "require": "Always encrypted; the server's certificate is checked only if a CA "
-               "certificate file is given.",
-    "verify-ca": "Always encrypted; the server's certificate must be signed by the CA "
-                 "certificate file.",
-    "verify-full": "Always encrypted; the server's certificate must be signed by the CA "
-                   "certificate file and name the host.",
+    "disable": str(QT_TRANSLATE_NOOP("ConnectionProfile", "Never encrypted.")),
+    "allow": str(QT_TRANSLATE_NOOP(
+        "ConnectionProfile",
+        "Encrypted only if the server insists; the server is not checked.")),
+    "prefer": str(QT_TRANSLATE_NOOP(
+        "ConnectionProfile",
+        "Encrypted when the server offers it; the server is not checked.")),
+    "require": str(QT_TRANSLATE_NOOP(
+        "ConnectionProfile",
+        "Always encrypted; the server's certificate is checked only if a CA "
+        "certificate file is given.")),
+    "verify-ca": str(QT_TRANSLATE_NOOP(
+        "ConnectionProfile",
+        "Always encrypted; the server's certificate must be signed by the CA "
+        "certificate file.")),
+    "verify-full": str(QT_TRANSLATE_NOOP(
+        "ConnectionProfile",
+        "Always encrypted; the server's certificate must be signed by the CA "
+        "certificate file and name the host.")),
 }
 DEFAULT_PORT: Final = 5432
 
-KEYRING_UNAVAILABLE: Final = (
+# In English; ProfileStore.keyring_message has it in the user's language.
+KEYRING_UNAVAILABLE: Final = str(QT_TRANSLATE_NOOP(
+    "ConnectionProfile",
     "Passwords cannot be remembered on this computer (no system keyring is available); "
-    "you will be asked for the password each time."
-)
+    "you will be asked for the password each time."))
 
 # QSettings keys.
 _ARRAY = "connections/profiles"
 _LAST_USED = "connections/last_used"
 _FIELDS = ("name", "kind", "path", "host", "port", "database", "user", "sslmode",
            "ssl_root_cert")
+
+
+def ssl_mode_help(mode: str) -> str:
+    """What the SSL mode ``mode`` does, in the user's language (empty for an unknown one)."""
+    text = SSL_MODE_HELP.get(mode)
+    return QCoreApplication.translate("ConnectionProfile", text) if text else ""
 
 
 @dataclass(frozen=True)
@@ -120,54 +140,68 @@ class ConnectionProfile:
 
 def validate(profile: ConnectionProfile, password: str | None = None) -> list[str]:
     """What is wrong with ``profile`` (and ``password``, if given), one plain sentence
-    each; empty when usable."""
+    each (in the user's language); empty when usable."""
+    translate = QCoreApplication.translate
     problems: list[str] = []
     if not profile.name.strip():
-        problems.append("Give the connection a name.")
+        problems.append(translate("ConnectionProfile", "Give the connection a name."))
     if profile.kind == SQLITE:
         path = profile.path.strip()
         if not path:
-            problems.append("Choose the SQLite database file.")
+            problems.append(translate("ConnectionProfile", "Choose the SQLite database file."))
         elif _unsendable(path):
-            problems.append("The database file name contains a control character.")
+            problems.append(translate("ConnectionProfile",
+                                      "The database file name contains a control character."))
         elif not Path(path).expanduser().is_file():
             # SQLite would quietly create an empty file after a typo in the path.
-            problems.append(f"There is no database file at {path}.")
+            problems.append(translate("ConnectionProfile",
+                                      "There is no database file at {path}.").format(path=path))
     elif profile.kind == POSTGRESQL:
         host = profile.host.strip()
         if not host:
-            problems.append("Enter the PostgreSQL server's host name or address.")
+            problems.append(translate("ConnectionProfile",
+                                      "Enter the PostgreSQL server's host name or address."))
         elif not _plain_host(host):
-            problems.append(
+            problems.append(translate(
+                "ConnectionProfile",
                 "The host must be a server name (such as db.example.com) or an IP address, "
-                "without spaces or any of / ? # @ : %."
-            )
+                "without spaces or any of / ? # @ : %."))
         if not 1 <= profile.port <= 65535:
-            problems.append("The port must be a number from 1 to 65535.")
+            problems.append(translate("ConnectionProfile",
+                                      "The port must be a number from 1 to 65535."))
         if not profile.database.strip():
-            problems.append("Enter the name of the database.")
+            problems.append(translate("ConnectionProfile", "Enter the name of the database."))
         elif _unsendable(profile.database):
-            problems.append("The database name contains a control character.")
+            problems.append(translate("ConnectionProfile",
+                                      "The database name contains a control character."))
         if not profile.user.strip():
-            problems.append("Enter the database login (user name).")
+            problems.append(translate("ConnectionProfile", "Enter the database login (user name)."))
         elif _unsendable(profile.user):
-            problems.append("The user name contains a control character.")
+            problems.append(translate("ConnectionProfile",
+                                      "The user name contains a control character."))
         if password and _unsendable(password):
-            problems.append("The password contains a control character.")
+            problems.append(translate("ConnectionProfile",
+                                      "The password contains a control character."))
         if profile.sslmode not in SSL_MODES:
-            problems.append(f"Unknown SSL mode '{profile.sslmode}'.")
+            problems.append(translate("ConnectionProfile", "Unknown SSL mode '{mode}'.").format(
+                mode=profile.sslmode))
         cert = (profile.ssl_root_cert or "").strip()
         if profile.sslmode in VERIFYING_SSL_MODES and not cert:
-            problems.append(
-                f"SSL mode {profile.sslmode} needs the server's CA certificate file."
-            )
+            problems.append(translate(
+                "ConnectionProfile", "SSL mode {mode} needs the server's CA certificate file."
+            ).format(mode=profile.sslmode))
         elif cert and profile.sslmode in CA_SSL_MODES:
             if _unsendable(cert):
-                problems.append("The CA certificate file name contains a control character.")
+                problems.append(translate(
+                    "ConnectionProfile",
+                    "The CA certificate file name contains a control character."))
             elif not Path(cert).expanduser().is_file():
-                problems.append(f"There is no CA certificate file at {cert}.")
+                problems.append(translate(
+                    "ConnectionProfile", "There is no CA certificate file at {path}."
+                ).format(path=cert))
     else:
-        problems.append(f"Unknown kind of database '{profile.kind}'.")
+        problems.append(translate("ConnectionProfile", "Unknown kind of database '{kind}'.").format(
+            kind=profile.kind))
     return problems
 
 
@@ -358,7 +392,8 @@ class ProfileStore:
     def _keyring_failed(self, action: str, exc: Exception) -> None:
         # The exception text can name the backend, never the password (it is not in it).
         log.info("could not %s a password in the keyring: %s", action, type(exc).__name__)
-        self.keyring_message = KEYRING_UNAVAILABLE
+        self.keyring_message = QCoreApplication.translate("ConnectionProfile",
+                                                          KEYRING_UNAVAILABLE)
 
     def _write_all(self, profiles: list[ConnectionProfile]) -> None:
         s = self._settings

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from html import escape
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -40,12 +40,22 @@ from credits_desktop.services.results import OperationResult
 from credits_desktop.store.database import Database
 
 from .change_dialog import ChangeDialog
-from .formatting import local_date, local_datetime, utc_datetime
+from .formatting import credits_text, local_date, local_datetime, utc_datetime
+from .i18n import plural
 from .workers import Worker
 
 __all__ = ["RefundDialog", "placement_text", "refundable"]
 
-COLUMNS = ("Time", "Feature", "Model", "Status", "Cost", "Refund", "Goes back to")
+# The headers' English source texts, translated when the table is made.
+COLUMNS = (
+    str(QT_TRANSLATE_NOOP("RefundDialog", "Time")),
+    str(QT_TRANSLATE_NOOP("RefundDialog", "Feature")),
+    str(QT_TRANSLATE_NOOP("RefundDialog", "Model")),
+    str(QT_TRANSLATE_NOOP("RefundDialog", "Status")),
+    str(QT_TRANSLATE_NOOP("RefundDialog", "Cost")),
+    str(QT_TRANSLATE_NOOP("RefundDialog", "Refund")),
+    str(QT_TRANSLATE_NOOP("RefundDialog", "Goes back to")),
+)
 COL_REFUND, COL_WHERE = 5, 6
 
 
@@ -55,14 +65,15 @@ def refundable(row: ChargeRow) -> bool:
 
 
 def placement_text(placement: Placement) -> str:
-    """Where refunded credits land, in words: "Plan credits (expire 7 Dec 2026)"."""
+    """Where refunded credits land, in words: "Plan credits (expire 12/7/2026)"."""
     if placement.source == "plan":
-        return f"Plan credits (expire {local_date(placement.expires_at)})"
+        return QCoreApplication.translate("RefundDialog", "Plan credits (expire {date})").format(
+            date=local_date(placement.expires_at))
     if placement.source == "refund" and placement.new_grant:
-        return "New refund credits (never expire)"
+        return QCoreApplication.translate("RefundDialog", "New refund credits (never expire)")
     if placement.source == "refund":
-        return "Refund credits (never expire)"
-    return "Purchased credits (never expire)"
+        return QCoreApplication.translate("RefundDialog", "Refund credits (never expire)")
+    return QCoreApplication.translate("RefundDialog", "Purchased credits (never expire)")
 
 
 class RefundDialog(ChangeDialog):
@@ -86,19 +97,23 @@ class RefundDialog(ChangeDialog):
         self.charges = list(charges)
         self._at = at
         count = len(self.charges)
-        noun = "charge" if count == 1 else "charges"
-        self.setWindowTitle(f"Refund {count} {noun} of {account_name}")
+        self.setWindowTitle(self.tr("Refund %Ln charge(s) of {name}", "", count).format(
+            name=account_name))
         self.setObjectName("refundDialog")
         self.setMinimumWidth(720)
 
-        stop = "" if account_name.endswith(".") else "."
-        intro = QLabel(f"Refund {count} {noun} of <b>{escape(account_name)}</b>{stop}")
+        # A name ending in a full stop ("Acme Ltd.") takes no second one.
+        intro_text = (self.tr("Refund %Ln charge(s) of <b>{name}</b>", "", count)
+                      if account_name.endswith(".")
+                      else self.tr("Refund %Ln charge(s) of <b>{name}</b>.", "", count))
+        intro = QLabel(intro_text.format(name=escape(account_name)))
         intro.setTextFormat(Qt.TextFormat.RichText)
 
         self.table = QTableWidget(count, len(COLUMNS))
         self.table.setObjectName("refundCharges")
-        self.table.setAccessibleName("Charges to refund")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setAccessibleName(self.tr("Charges to refund"))
+        self.table.setHorizontalHeaderLabels(
+            [QCoreApplication.translate("RefundDialog", column) for column in COLUMNS])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         # Tab goes on to the fields (the arrows move within the table).
@@ -110,8 +125,8 @@ class RefundDialog(ChangeDialog):
         self.table.setMaximumHeight(min(60 + 28 * count, 260))
         for r, row in enumerate(self.charges):
             cells = (local_datetime(row.occurred_at), row.feature_name, row.model or "",
-                     "Failed" if row.status == "failed" else "Succeeded",
-                     f"{row.credits:,}", f"{row.credits:,}", "…")
+                     self.tr("Failed") if row.status == "failed" else self.tr("Succeeded"),
+                     credits_text(row.credits), credits_text(row.credits), "…")
             for c, value in enumerate(cells):
                 item = QTableWidgetItem(value)
                 if c in (4, 5):
@@ -123,44 +138,46 @@ class RefundDialog(ChangeDialog):
 
         self.amount = QSpinBox()
         self.amount.setObjectName("refundAmount")
-        self.amount.setAccessibleName("Credits to refund")
+        self.amount.setAccessibleName(self.tr("Credits to refund"))
         self.amount.setGroupSeparatorShown(True)
         if count == 1:
             cost = self.charges[0].credits
             self.amount.setRange(1, max(cost, 1))
             self.amount.setValue(cost)
-            self.amount.setSuffix(f" of {cost:,} credits")
-            self.amount.setToolTip("Refund part of the charge by lowering this amount.")
+            self.amount.setSuffix(
+                self.tr(" of {credits} credit(s)", "after the amount: 15 of 40 credits",
+                        plural(cost)).format(credits=credits_text(cost)))
+            self.amount.setToolTip(self.tr("Refund part of the charge by lowering this amount."))
             self.amount.valueChanged.connect(self.schedule_preview)
 
         self.reason = QComboBox()
         self.reason.setObjectName("refundReason")
-        self.reason.setAccessibleName("Refund reason")
+        self.reason.setAccessibleName(self.tr("Refund reason"))
         for code in RefundReason:
             self.reason.addItem(REASON_LABELS[code], code.value)
         self.reason.currentIndexChanged.connect(self.update_state)
 
         self.ticket = QLineEdit()
         self.ticket.setObjectName("ticket")
-        self.ticket.setAccessibleName("Ticket reference")
-        self.ticket.setPlaceholderText("e.g. #4411")
+        self.ticket.setAccessibleName(self.tr("Ticket reference"))
+        self.ticket.setPlaceholderText(self.tr("e.g. #4411"))
         self.ticket.setMaxLength(v.TICKET_MAX)
         self.ticket.textChanged.connect(self.update_state)
 
         self.note = QPlainTextEdit()
         self.note.setObjectName("note")
-        self.note.setAccessibleName("Note")
-        self.note.setPlaceholderText("Optional; required for reason 'Other'")
+        self.note.setAccessibleName(self.tr("Note"))
+        self.note.setPlaceholderText(self.tr("Optional; required for reason 'Other'"))
         self.note.setTabChangesFocus(True)
         self.note.setFixedHeight(self.note.fontMetrics().lineSpacing() * 4)
         self.note.textChanged.connect(self.update_state)
 
         self.form.addRow(self.table)
         if count == 1:
-            self.form.addRow("&Amount:", self.amount)
-        self.form.addRow("&Reason:", self.reason)
-        self.form.addRow("&Ticket:", self.ticket)
-        self.form.addRow("&Note:", self.note)
+            self.form.addRow(self.tr("&Amount:"), self.amount)
+        self.form.addRow(self.tr("&Reason:"), self.reason)
+        self.form.addRow(self.tr("&Ticket:"), self.ticket)
+        self.form.addRow(self.tr("&Note:"), self.note)
         self.build(intro)
         self.ticket.setFocus()
 
@@ -184,7 +201,7 @@ class RefundDialog(ChangeDialog):
         except InvalidInput as exc:
             return exc.message
         if self.reason.currentData() == RefundReason.OTHER.value and not note:
-            return "Say in the note why you refund with reason 'Other'."
+            return self.tr("Say in the note why you refund with reason 'Other'.")
         return None
 
     def preview_work(self) -> Callable[[], ChangePreview] | None:
@@ -206,8 +223,10 @@ class RefundDialog(ChangeDialog):
     def ok_text(self, preview: ChangePreview | None) -> str:
         total = self.total()
         if preview is not None and preview.verdict is Verdict.REQUEST:
-            return f"Request refund of {total:,} credits"
-        return f"Refund {total:,} credits"
+            text = self.tr("Request refund of {credits} credit(s)", "", plural(total))
+        else:
+            text = self.tr("Refund {credits} credit(s)", "", plural(total))
+        return text.format(credits=credits_text(total))
 
     def on_preview(self, preview: ChangePreview) -> None:
         by_charge: dict[int | None, list[Placement]] = {}
@@ -217,14 +236,15 @@ class RefundDialog(ChangeDialog):
             placements = by_charge.get(row.id, [])
             amount = sum(p.credits for p in placements)
             where = "; ".join(
-                f"{p.credits:,} to {placement_text(p)}" if len(placements) > 1
-                else placement_text(p)
+                self.tr("{credits} to {where}", "credits going back to a kind of credit").format(
+                    credits=credits_text(p.credits), where=placement_text(p))
+                if len(placements) > 1 else placement_text(p)
                 for p in placements
             )
             refund_item = self.table.item(r, COL_REFUND)
             where_item = self.table.item(r, COL_WHERE)
             if refund_item is not None:
-                refund_item.setText(f"{amount:,}" if placements else "—")
+                refund_item.setText(credits_text(amount) if placements else "—")
             if where_item is not None:
                 where_item.setText(where or "—")
                 where_item.setToolTip(where)

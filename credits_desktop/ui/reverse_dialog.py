@@ -52,31 +52,33 @@ class ReverseDialog(ChangeDialog):
         super().__init__(db, actor, target.account_id, worker=worker, parent=parent)
         self.target = target
         self._at = at
-        self.setWindowTitle(f"Reverse a change of {account_name}")
+        self.setWindowTitle(self.tr("Reverse a change of {name}").format(name=account_name))
         self.setObjectName("reverseDialog")
         self.setMinimumWidth(520)
 
+        # The description ("the refund of 40 credits on …") is the services' words.
         intro = QLabel(
-            f"Reverse {escape(target.description)} of <b>{escape(account_name)}</b>. "
-            "A compensating entry is added to the ledger; the original stays as it is."
+            self.tr("Reverse {change} of <b>{name}</b>. A compensating entry is added to "
+                    "the ledger; the original stays as it is.").format(
+                change=escape(target.description), name=escape(account_name))
         )
         intro.setTextFormat(Qt.TextFormat.RichText)
         intro.setWordWrap(True)
 
         self.reason = QLineEdit()
         self.reason.setObjectName("reverseReason")
-        self.reason.setAccessibleName("Why it is reversed")
-        self.reason.setPlaceholderText("e.g. Refunded the wrong charge")
+        self.reason.setAccessibleName(self.tr("Why it is reversed"))
+        self.reason.setPlaceholderText(self.tr("e.g. Refunded the wrong charge"))
         self.reason.setMaxLength(REASON_MAX)
         self.reason.textChanged.connect(self.update_state)
         self.reference = QLineEdit()
         self.reference.setObjectName("reference")
-        self.reference.setAccessibleName("Ticket or reference")
+        self.reference.setAccessibleName(self.tr("Ticket or reference"))
         self.reference.setMaxLength(v.TICKET_MAX)
         self.reference.textChanged.connect(self.update_state)
 
-        self.form.addRow("&Reason:", self.reason)
-        self.form.addRow("R&eference:", self.reference)
+        self.form.addRow(self.tr("&Reason:"), self.reason)
+        self.form.addRow(self.tr("R&eference:"), self.reference)
         self.build(intro)
         self.reason.setFocus()
 
@@ -103,7 +105,7 @@ class ReverseDialog(ChangeDialog):
 
     def ok_text(self, preview: ChangePreview | None) -> str:
         if preview is not None and preview.verdict is Verdict.REQUEST:
-            return "Request the reversal"
+            return self.tr("Request the reversal")
         # Two words, not "Reverse": the button's text is what a screen reader says.
-        return "Reverse the refund" if self.target.refund_id is not None \
-            else "Reverse the adjustment"
+        return self.tr("Reverse the refund") if self.target.refund_id is not None \
+            else self.tr("Reverse the adjustment")

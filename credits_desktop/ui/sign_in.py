@@ -9,7 +9,7 @@ there is no dialog: :func:`login_from_database` finds the staff row of the login
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QCoreApplication, Qt, Slot
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -45,11 +45,19 @@ def login_from_database(db: Database) -> Actor:
     try:
         return database_login(db)
     except NotFound as exc:
-        login = db.engine.url.username or "this login"
-        raise PermissionDenied(
-            f"The database login '{login}' is not a Credits Desk staff member. "
-            "Ask an admin to add it as a staff member, or connect with your own login."
-        ) from exc
+        login = db.engine.url.username
+        if login:
+            message = QCoreApplication.translate(
+                "SignInDialog",
+                "The database login '{login}' is not a Credits Desk staff member. "
+                "Ask an admin to add it as a staff member, or connect with your own login.",
+            ).format(login=login)
+        else:
+            message = QCoreApplication.translate(
+                "SignInDialog",
+                "This database login is not a Credits Desk staff member. "
+                "Ask an admin to add it as a staff member, or connect with your own login.")
+        raise PermissionDenied(message) from exc
 
 
 class SignInDialog(QDialog):
@@ -62,19 +70,19 @@ class SignInDialog(QDialog):
         self.actor: Actor | None = None
         self._busy = False
 
-        self.setWindowTitle("Sign in to Credits Desk")
+        self.setWindowTitle(self.tr("Sign in to Credits Desk"))
         self.setMinimumWidth(380)
 
-        intro = QLabel("Who are you? Choose your name to sign in.")
+        intro = QLabel(self.tr("Who are you? Choose your name to sign in."))
         intro.setWordWrap(True)
         self.staff_list = QListWidget()
         self.staff_list.setObjectName("staffList")
-        self.staff_list.setAccessibleName("Staff members")
-        self.staff_list.setAccessibleDescription("Choose your name; Enter signs in")
+        self.staff_list.setAccessibleName(self.tr("Staff members"))
+        self.staff_list.setAccessibleDescription(self.tr("Choose your name; Enter signs in"))
         self.staff_list.itemSelectionChanged.connect(self._update_buttons)
         self.staff_list.itemActivated.connect(self._item_activated)
 
-        self.message = QLabel("Loading the staff list…")
+        self.message = QLabel(self.tr("Loading the staff list…"))
         self.message.setObjectName("signInMessage")
         self.message.setWordWrap(True)
 
@@ -82,7 +90,7 @@ class SignInDialog(QDialog):
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
         ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
-        ok.setText("&Sign in")
+        ok.setText(self.tr("&Sign in"))
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
 
@@ -117,7 +125,7 @@ class SignInDialog(QDialog):
         if chosen is None or self._busy:
             return
         self._set_busy(True)
-        self.message.setText(f"Signing in as {chosen.display_name}…")
+        self.message.setText(self.tr("Signing in as {name}…").format(name=chosen.display_name))
         self.message.show()
         db = self._db
         job = self.worker.submit(lambda: sign_in(db, chosen.username))
@@ -161,10 +169,10 @@ class SignInDialog(QDialog):
             self.message.setText("")
             self.message.hide()
         else:
-            self.message.setText(
+            self.message.setText(self.tr(
                 "This database has no active staff members, so nobody can sign in. "
                 "Add one with 'credits-desktop staff add'."
-            )
+            ))
         self._set_busy(False)
         self.staff_list.setFocus()
 

@@ -29,7 +29,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import (
+    QT_TRANSLATE_NOOP,
+    QCoreApplication,
+    QObject,
+    QRunnable,
+    Qt,
+    QThreadPool,
+    Signal,
+    Slot,
+)
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from credits_desktop.domain.errors import RuleViolation
@@ -53,11 +62,15 @@ log = logging.getLogger(__name__)
 # What a long job (opening and filling the demo database) reports: stage, done, total.
 ProgressFn = Callable[[str, int, int], None]
 
-DATABASE_TROUBLE = (
+# The English source texts (translated where they are shown, see user_message).
+DATABASE_TROUBLE = str(QT_TRANSLATE_NOOP(
+    "Worker",
     "The database could not be reached or refused the request. "
-    "Check the connection and try again."
-)
-UNEXPECTED_TROUBLE = "Something unexpected went wrong. The details were written to the log."
+    "Check the connection and try again.",
+))
+UNEXPECTED_TROUBLE = str(QT_TRANSLATE_NOOP(
+    "Worker", "Something unexpected went wrong. The details were written to the log."
+))
 
 # Errors whose message is written for staff and is shown as it is.
 _PLAIN_ERRORS: tuple[type[Exception], ...] = (CreditsDeskError, RuleViolation)
@@ -104,21 +117,28 @@ def _dbapi_unreachable(exc: DBAPIError) -> bool:
 
 def user_message(exc: BaseException) -> str:
     """The sentence to show staff for ``exc``; faults are logged with their traceback."""
+    return _describe(exc)[0]
+
+
+def _describe(exc: BaseException) -> tuple[str, bool]:
+    """The sentence for ``exc``, and whether it is a fault (a bug: its details go into
+    an error report). The services' own sentences are shown as they are; the two of
+    this module are translated (thread-safe: this runs on the pool thread)."""
     if isinstance(exc, _PLAIN_ERRORS):
-        return str(getattr(exc, "message", "") or exc)
+        return str(getattr(exc, "message", "") or exc), False
     if isinstance(exc, ConfigurationError):
-        return str(exc)
+        return str(exc), False
     if isinstance(exc, DBAPIError):
         refusal = refusal_message(exc)
         if refusal is not None:
             # A busy or read-only database: staff can act on it, and it is no fault.
             log.warning("the database refused a background job: %s",
                         (str(exc.orig).strip().splitlines() or [""])[0])
-            return refusal
+            return refusal, False
         log.error("database error in a background job", exc_info=exc)
-        return DATABASE_TROUBLE
+        return QCoreApplication.translate("Worker", DATABASE_TROUBLE), False
     log.error("unexpected error in a background job", exc_info=exc)
-    return UNEXPECTED_TROUBLE
+    return QCoreApplication.translate("Worker", UNEXPECTED_TROUBLE), True
 
 
 @dataclass(frozen=True)
@@ -226,8 +246,8 @@ class _Task(QRunnable):
             # settle, or its view would wait for it for ever.
             # Turned into words here, on the pool thread, so that the exception (and the
             # session or connection its traceback holds on to) is released right away.
-            message = user_message(exc)
-            details = fault_details(exc) if message == UNEXPECTED_TROUBLE else ""
+            message, fault = _describe(exc)
+            details = fault_details(exc) if fault else ""
             self._job._outcome.emit(False, _Failure(message, details, is_unreachable(exc)))
         else:
             self._job._outcome.emit(True, value)

@@ -91,3 +91,16 @@ def _wait_for_queries(window: Any) -> None:
 
 # The pseudo-translation fixture (see pseudo_translation.py), for every UI test module.
 from .pseudo_translation import pseudo_translated  # noqa: E402,F401
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _english_us_locale(qapp: Any) -> None:
+    """Numbers and dates in English (United States) whatever the machine's locale (a
+    developer's may be German), with the translators the application installs at
+    start-up (the English plural forms: "1 charge", "2 charges")."""
+    # Imported here: this fixture was added below the module's imports.
+    from PySide6.QtCore import QLocale
+
+    from credits_desktop.ui.i18n import install_translations
+
+    install_translations(qapp, QLocale(QLocale.Language.English, QLocale.Country.UnitedStates))

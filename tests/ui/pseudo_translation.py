@@ -21,7 +21,6 @@ from PySide6.QtCore import QCoreApplication, Qt, QTranslator
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QAbstractButton,
-    QAbstractItemView,
     QApplication,
     QComboBox,
     QGroupBox,
@@ -30,7 +29,9 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QPlainTextEdit,
+    QTableView,
     QTabWidget,
+    QTreeView,
     QWidget,
 )
 
@@ -94,7 +95,8 @@ def _widget_texts(widget: QWidget) -> Iterator[tuple[str, str]]:
         for i in range(widget.count()):
             yield f"{name} tab {i}", widget.tabText(i)
             yield f"{name} tab {i} tooltip", widget.tabToolTip(i)
-    if isinstance(widget, QAbstractItemView) and widget.model() is not None:
+    # Only tables and trees have column headers (a list model hides columnCount).
+    if isinstance(widget, QTableView | QTreeView) and widget.model() is not None:
         model = widget.model()
         for column in range(model.columnCount()):
             header = model.headerData(column, Qt.Orientation.Horizontal,

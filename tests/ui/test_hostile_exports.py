@@ -71,3 +71,21 @@ def test_xlsx_text_cells_are_never_formulas(tmp_path: Path) -> None:
     assert sheet is not None
     for row in sheet.iter_rows(min_row=2):
         assert row[0].data_type != "f", row[0].value
+
+
+def test_the_reasons_an_export_fails_are_translated(
+    tmp_path: Path, pseudo_translated: object
+) -> None:
+    with pytest.raises(ExportFailed) as missing:
+        write_csv(tmp_path / "no such folder" / "x.csv", HEADER, [])
+    assert missing.value.message == "⟦The folder {folder} does not exist.⟧".format(
+        folder=tmp_path / "no such folder")
+    (tmp_path / "a-folder.csv").mkdir()
+    with pytest.raises(ExportFailed) as refused:
+        write_csv(tmp_path / "a-folder.csv", HEADER, [])
+    # The system's reason is the system's; the sentence around it is translated.
+    assert refused.value.message.startswith("⟦a-folder.csv could not be written to ")
+    stages: list[str] = []
+    write_xlsx(tmp_path / "ok.xlsx", [Sheet("Usage", HEADER, [["Acme", 1]])],
+               progress=lambda stage, _done, _total: stages.append(stage))
+    assert stages == ["⟦Writing the sheet Usage⟧"]

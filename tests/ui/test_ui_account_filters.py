@@ -42,6 +42,7 @@ from credits_desktop.ui.main_window import MainWindow
 from credits_desktop.ui.workers import DATABASE_TROUBLE, Worker
 
 from .conftest import MakeWindow
+from .pseudo_translation import untranslated_texts
 from .test_ui_accounts_model import database_without_schema
 
 
@@ -192,6 +193,38 @@ def test_set_filters_shows_them_and_a_plan_chosen_early_survives_the_load(
     assert bar.filters == wanted
     assert bar.status.currentText() == "Closed"
     assert bar.threshold.value() == 42 and bar.threshold.isEnabled()
+
+
+def test_every_text_of_the_bar_goes_through_translation(
+    qtbot: QtBot, world: World, worker: Worker, pseudo_translated: object, db_url: str,
+    tmp_path: Path,
+) -> None:
+    bar = make_bar(qtbot, world.db, worker)
+    with qtbot.waitSignal(bar.plans_loaded):
+        bar.load()
+    bar.set_filters(AccountFilters(plan_code="growth", status="closed", low_balance_below=42,
+                                   unrefunded_failed_only=True))
+    assert bar.filters.active and not bar.clear_button.isHidden()
+    assert untranslated_texts(bar, combos=True, data=lambda text: text in {
+        bar.plan.itemText(i) for i in range(1, bar.plan.count())}) == []
+    assert bar.plan.itemText(0) == "⟦All plans⟧"
+    assert bar.status.itemText(3) == "⟦Closed⟧"
+    assert bar.threshold.prefix() == "⟦below ⟧" and bar.threshold.suffix() == "⟦ credits⟧"
+    assert bar.plan.itemData(1, Qt.ItemDataRole.ToolTipRole) == (
+        "⟦{plan}: {credits} plan credits a month⟧".format(plan="Starter", credits="500"))
+
+    # The plans could not be read: the reason in the tooltip is translated too.
+    broken = database_without_schema(db_url, tmp_path)
+    try:
+        failing = make_bar(qtbot, broken, worker)
+        with qtbot.waitSignal(failing.plans_failed):
+            failing.load()
+        assert failing.plan.toolTip().startswith("⟦The plans could not be loaded: ⟦")
+        assert untranslated_texts(failing, combos=True) == []
+    finally:
+        worker.wait_for_done()
+        QCoreApplication.processEvents()
+        broken.close()
 
 
 # A popup on the offscreen platform: it cannot raise it or grab the keyboard for it.

@@ -16,6 +16,7 @@ from credits_desktop import __version__
 from credits_desktop.services.errors import RuleBroken
 from credits_desktop.ui.banner import ConnectionBanner, countdown_seconds
 from credits_desktop.ui.error_report import (
+    DIALOG_TEXT,
     ErrorDialog,
     ErrorReporter,
     fault_details,
@@ -26,6 +27,8 @@ from credits_desktop.ui.error_report import (
 )
 from credits_desktop.ui.live import BACKOFF_SECONDS, backoff_delay
 from credits_desktop.ui.workers import UNEXPECTED_TROUBLE, Worker
+
+from .pseudo_translation import untranslated_texts
 
 SECRET = "hunter2-s3cret"
 
@@ -159,3 +162,58 @@ def test_the_excepthook_logs_and_shows_uncaught_errors(
     assert "KeyError: 'slot blew up'" in dialog.details_text()
     dialog.reject()
     reporter.deleteLater()
+
+
+# -- every text goes through Qt's translation ------------------------------------------
+
+
+def test_the_banner_texts_go_through_translation(
+    qtbot: QtBot, pseudo_translated: object
+) -> None:
+    banner = ConnectionBanner()
+    qtbot.addWidget(banner)
+    assert banner.text.text() == "⟦Lost the connection to the database. Trying to reconnect…⟧"
+    banner.show_countdown(8)
+    assert banner.text.text() == "⟦Lost the connection to the database. Retrying in 8 s…⟧"
+    assert untranslated_texts(banner) == []
+    banner.show_trying()
+    assert untranslated_texts(banner) == []
+
+
+def test_the_error_dialog_texts_go_through_translation(
+    qtbot: QtBot, worker: Worker, pseudo_translated: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reporter = ErrorReporter()
+    worker.fault.connect(reporter.report)
+    for _ in range(2):
+        job = worker.submit(lambda: 1 // 0)
+        with qtbot.waitSignals([worker.fault, job.failed]):
+            pass
+    dialog = reporter.dialog
+    assert isinstance(dialog, ErrorDialog)
+    qtbot.addWidget(dialog)
+    # Worded on the worker's thread, by the translator.
+    assert dialog.message.text() == f"⟦{UNEXPECTED_TROUBLE}⟧"
+    assert dialog.repeated.text() == "⟦This happened 2 time(s).⟧"
+    dialog.copy_details()
+    assert untranslated_texts(dialog) == []
+    # The copied report stays English: it goes to whoever reads the log.
+    assert "This happened 2 times; the details are of the last time." in dialog.details_text()
+    dialog.reject()
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(threading, "excepthook", threading.excepthook)
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    hooked = install_excepthook(app)
+    try:
+        raise KeyError("slot blew up")
+    except KeyError as exc:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+    shown = hooked.dialog
+    assert shown is not None
+    qtbot.addWidget(shown)
+    assert shown.message.text() == f"⟦{DIALOG_TEXT}⟧"
+    assert untranslated_texts(shown) == []
+    shown.reject()
+    hooked.deleteLater()

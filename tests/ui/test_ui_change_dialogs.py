@@ -18,17 +18,22 @@ from services.factories import (
     balances,
     charge,
     fetch,
+    ledger_of,
     refund,
     rows,
 )
 from sqlalchemy import select
 
+from credits_desktop.services.previews import reversal_target
 from credits_desktop.services.queries import ChargeRow, charges_page
 from credits_desktop.services.refunds import RefundItem, refund_charges
 from credits_desktop.store.models import ApprovalRequest, Refund
 from credits_desktop.ui.adjust_dialog import AdjustDialog
 from credits_desktop.ui.change_dialog import ChangeDialog
 from credits_desktop.ui.refund_dialog import RefundDialog
+from credits_desktop.ui.reverse_dialog import ReverseDialog
+
+from .pseudo_translation import untranslated_texts
 
 WAIT_MS = 10_000
 
@@ -73,7 +78,7 @@ def test_refund_dialog_previews_then_refunds_once(
 ) -> None:
     c = charge(world, 40)
     dialog = refund_dialog(c.charge_id)
-    assert dialog.where_text(0).startswith("Plan credits (expire 2026-02-01")
+    assert dialog.where_text(0).startswith("Plan credits (expire 2/1/2026")
     assert "Total available 960 → 1,000" in dialog.effect_label.text()
     assert dialog.verdict_label.text() == "Applies at once when you confirm."
     assert not dialog.ok_button.isEnabled()
@@ -234,3 +239,64 @@ def test_a_failed_submit_keeps_the_dialog_open_with_the_reason(
     assert dialog.isVisible() and dialog.outcome is None
     assert dialog.cancel_button.isEnabled()
     adjust(world, world.finance, 1)  # the database still works as usual
+
+
+# -- every text goes through Qt's translation ------------------------------------------
+
+
+def test_the_change_dialogs_show_only_translated_texts(
+    qtbot: QtBot, world: World, pseudo_translated: object,
+    refund_dialog: Callable[..., RefundDialog], adjust_dialog: Callable[..., AdjustDialog],
+) -> None:
+    a, b = charge(world, 40), charge(world, 10)
+    one = refund_dialog(a.charge_id)
+    qtbot.keyClicks(one.ticket, "#4411")
+    several = refund_dialog(a.charge_id, b.charge_id)
+    qtbot.keyClicks(several.ticket, "#4412")
+    request = refund_dialog(charge(world, 40, status="succeeded").charge_id)
+    qtbot.keyClicks(request.ticket, "#4413")
+
+    adding = adjust_dialog()
+    adding.amount.setValue(300)
+    qtbot.keyClicks(adding.reference, "INV-1")
+    above_limit = adjust_dialog()
+    above_limit.amount.setValue(5_000)
+    qtbot.keyClicks(above_limit.reference, "INV-2")
+    removing = adjust_dialog()
+    removing.remove_button.setChecked(True)
+    removing.amount.setValue(501)  # more than there is: the form says so
+    qtbot.keyClicks(removing.reference, "CB-1")
+    refused = adjust_dialog(world.support)
+    refused.amount.setValue(10)
+    qtbot.keyClicks(refused.reference, "X")
+
+    adjust(world, world.finance, 100)
+    entry = next(e for e in ledger_of(world.db, world.account_id) if e.kind == "adjustment")
+    reverse = ReverseDialog(world.db, world.finance, reversal_target(world.db, entry.id),
+                            "Acme Ads", at=lambda: world.at(days=3))
+    qtbot.addWidget(reverse)
+    reverse.show()
+    qtbot.keyClicks(reverse.reason, "Booked twice")
+    qtbot.keyClicks(reverse.reference, "#7")
+
+    dialogs: list[ChangeDialog] = [one, several, request, adding, above_limit, removing,
+                                   refused, reverse]
+    for dialog in dialogs:
+        _previewed(qtbot, dialog)
+        assert dialog.preview is not None, dialog.preview_problem
+    qtbot.waitUntil(lambda: "Only" in removing.problem_label.text(), timeout=WAIT_MS)
+    # The refusal is the services' sentence (data, like the account's name).
+    denial = refused.problem_label.text()
+    assert "finance or admin role" in denial
+
+    def data(text: str) -> bool:
+        return text == denial
+
+    assert refused.preview is not None and refused.preview.reason == denial
+    for dialog in dialogs:
+        assert untranslated_texts(dialog, data=data) == [], dialog.objectName()
+    # The texts shown are the translator's (the pseudo-translation's brackets).
+    assert one.ok_button.text() == "⟦Refund 40 credit(s)⟧"
+    assert request.verdict_label.text().startswith("⟦Needs approval: ")
+    assert "⟦Purchased 500 → 800⟧" in adding.effect_label.text()
+    assert one.where_text(0).startswith("⟦Plan credits (expire 2/1/2026)⟧")

@@ -8,7 +8,9 @@ connection tests talk to the real PostgreSQL on 127.0.0.1:5432.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,11 +28,15 @@ from credits_desktop.ui.connection_dialog import ConnectionDialog
 from credits_desktop.ui.profiles import (
     KEYRING_SERVICE,
     KEYRING_UNAVAILABLE,
+    SSL_MODES,
     ConnectionProfile,
     ProfileStore,
+    ssl_mode_help,
     to_url,
     validate,
 )
+
+from .pseudo_translation import untranslated_texts
 
 SECRET = "s3cr:t@P/ss%?#word"
 
@@ -363,3 +369,58 @@ def test_the_dialog_can_open_on_a_chosen_profile_with_a_message(
     plain = open_dialog(qtbot, store)
     assert plain.profile() == local_pg("Two")
     assert plain.status.text() == ""
+
+
+# -- every text goes through Qt's translation ------------------------------------------
+
+
+def test_every_text_of_the_dialog_goes_through_translation(
+    qtbot: QtBot, store: ProfileStore, memory_keyring: MemoryKeyring, tmp_path: Path,
+    pseudo_translated: object,
+) -> None:
+    dialog = open_dialog(qtbot, store)
+    # libpq's names of the SSL modes are not translated (they are the server's words).
+    ssl_modes = set(SSL_MODES)
+    # An empty form: the problem under it is a translated sentence.
+    assert dialog.problem.text() == "⟦Give the connection a name.⟧"
+    assert untranslated_texts(dialog, combos=True, data=lambda text: text in ssl_modes) == []
+
+    # The local PostgreSQL, tested (the answer is made on the worker's thread).
+    fill_pg(qtbot, dialog, local_pg(), "")
+    dialog.sslmode_combo.setCurrentText("verify-full")
+    assert dialog.problem.text() == "⟦SSL mode {mode} needs the server's CA certificate " \
+        "file.⟧".format(mode="verify-full")
+    dialog.sslmode_combo.setCurrentText("disable")
+    qtbot.mouseClick(dialog.test_button, Qt.MouseButton.LeftButton)
+    assert dialog.status.text() == "⟦Connecting…⟧"
+    qtbot.waitUntil(lambda: not dialog.testing)
+    assert dialog.status.text().startswith("⟦Connected to PostgreSQL ")
+    assert untranslated_texts(dialog, combos=True, data=lambda text: text in ssl_modes) == []
+
+    # A SQLite file, tested.
+    path = tmp_path / "mine.sqlite3"
+    with closing(sqlite3.connect(path)) as made:
+        made.execute("CREATE TABLE t (x INTEGER)")
+    dialog.new_profile()
+    qtbot.keyClicks(dialog.name_edit, "Mine")
+    qtbot.keyClicks(dialog.path_edit, str(path))
+    assert dialog.problem.text() == ""
+    qtbot.mouseClick(dialog.test_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.testing)
+    assert dialog.status.text().startswith("⟦Connected to SQLite ")
+    assert untranslated_texts(dialog, combos=True, data=lambda text: text in ssl_modes) == []
+
+
+def test_the_profiles_sentences_go_through_translation(
+    store: ProfileStore, no_keyring: None, pseudo_translated: object
+) -> None:
+    problems = validate(ConnectionProfile(name="", kind="postgresql", port=0,
+                                          sslmode="verify-ca"), "\x00")
+    assert len(problems) == 7
+    assert all(p.startswith("⟦") for p in problems), problems
+    assert validate(ConnectionProfile(name="X", kind="oracle")) == [
+        "⟦Unknown kind of database '{kind}'.⟧".format(kind="oracle")]
+    assert all(ssl_mode_help(mode).startswith("⟦") for mode in SSL_MODES)
+    assert ssl_mode_help("nonsense") == ""
+    assert store.password(local_pg()) is None
+    assert store.keyring_message == f"⟦{KEYRING_UNAVAILABLE}⟧"

@@ -36,7 +36,10 @@ from credits_desktop.services.operations import Actor
 from credits_desktop.store.database import Database
 from credits_desktop.store.engine import make_engine
 from credits_desktop.store.models import Refund
-from credits_desktop.ui.incident_dialog import IncidentDialog
+from credits_desktop.ui import formatting as fmt
+from credits_desktop.ui.incident_dialog import IncidentDialog, _from_qt
+
+from .pseudo_translation import untranslated_texts
 
 WAIT_MS = 15_000
 START = datetime(2026, 1, 10, 10, 0, tzinfo=UTC)
@@ -303,3 +306,47 @@ def test_every_interactive_widget_has_an_accessible_name(
     assert len(widgets) >= 14
     unnamed = [w.objectName() or type(w).__name__ for w in widgets if not w.accessibleName()]
     assert unnamed == []
+
+
+def test_every_text_goes_through_translation(
+    qtbot: QtBot, world: World, add_accounts: Callable[..., list[int]],
+    make_dialog: Callable[..., IncidentDialog], pseudo_translated: object, tmp_path: Path,
+) -> None:
+    _outage(world, add_accounts)
+    window = {fmt.utc_datetime(START), fmt.utc_datetime(END)}
+    # The services' sentence for an empty reference (the services have no Qt).
+    required = "An incident reference is required."
+
+    def data(text: str) -> bool:
+        # The window's UTC times in the date fields' tooltips are data, not words.
+        return text in window or text == required
+
+    dialog = make_dialog()
+    _ready(qtbot, dialog)
+    assert dialog.start_edit.toolTip() in window
+    assert untranslated_texts(dialog, data=data) == []
+
+    preview = _preview(qtbot, dialog)
+    assert preview.charges == 10
+    assert dialog.preview_label.text().startswith("⟦A run would refund ")
+    assert untranslated_texts(dialog, data=data) == []
+    qtbot.keyClicks(dialog.reference, "INC-7")
+    qtbot.mouseClick(dialog.run_button, _LEFT)
+    assert dialog.confirm_box.isVisible()
+    assert dialog.confirm_button.text() == "⟦Refund 10 charge(s) now⟧"
+    assert untranslated_texts(dialog, data=data) == []
+
+    with qtbot.waitSignal(dialog.run_finished, timeout=WAIT_MS):
+        qtbot.mouseClick(dialog.confirm_button, _LEFT)
+    with qtbot.waitSignal(dialog.csv_saved, timeout=WAIT_MS):
+        dialog.save_csv_to(str(tmp_path / "inc.csv"))
+    # The run's summary is the services' sentence; what the dialog adds is translated.
+    assert "⟦Saved 10 row(s) to " in dialog.summary_label.text()
+    assert untranslated_texts(dialog, data=data) == []
+
+    refused = make_dialog(world.support)
+    assert refused.preview_label.text().startswith("⟦")
+    # Its window is the last hour: the fields' tooltips are those times in UTC.
+    shown = {fmt.utc_datetime(_from_qt(edit.dateTime()))
+             for edit in (refused.start_edit, refused.end_edit)}
+    assert untranslated_texts(refused, data=lambda text: text in shown) == []

@@ -15,6 +15,8 @@ from credits_desktop.services.errors import PermissionDenied
 from credits_desktop.store.database import Database
 from credits_desktop.ui.sign_in import SignInDialog, login_from_database
 
+from .pseudo_translation import untranslated_texts
+
 
 def open_dialog(qtbot: QtBot, db: Database) -> SignInDialog:
     dialog = SignInDialog(db)
@@ -83,3 +85,41 @@ def test_on_postgresql_the_database_login_is_the_staff_member(world: World) -> N
     actor = login_from_database(world.db)
     assert (actor.username, actor.display_name, actor.role) == (
         login, "Dana Whitfield", Role.SUPPORT)
+
+
+# -- every text goes through Qt's translation ------------------------------------------
+
+
+def test_every_text_of_the_dialog_goes_through_translation(
+    qtbot: QtBot, world: World, pseudo_translated: object,
+) -> None:
+    dialog = SignInDialog(world.db)
+    qtbot.addWidget(dialog, before_close_func=lambda d: d.worker.wait_for_done())
+    assert dialog.message.text() == "⟦Loading the staff list…⟧"
+    assert untranslated_texts(dialog) == []
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.staff_list.count() > 0)
+    assert dialog.select_username("fay")
+    assert untranslated_texts(dialog) == []
+    dialog.accept()  # the answer comes later, from the worker
+    assert dialog.message.text() == "⟦Signing in as {name}…⟧".format(name="Fay Finance")
+    assert untranslated_texts(dialog) == []
+
+
+def test_without_staff_the_explanation_is_translated(
+    qtbot: QtBot, db: Database, pseudo_translated: object,
+) -> None:
+    dialog = SignInDialog(db)
+    qtbot.addWidget(dialog, before_close_func=lambda d: d.worker.wait_for_done())
+    qtbot.waitUntil(lambda: "no active staff" in dialog.message.text())
+    assert dialog.message.text().startswith("⟦This database has no active staff members")
+    assert untranslated_texts(dialog) == []
+
+
+@only_on("postgresql")
+def test_the_refusal_of_a_login_that_is_no_staff_member_is_translated(
+    world: World, pseudo_translated: object
+) -> None:
+    with pytest.raises(PermissionDenied) as refused:
+        login_from_database(world.db)
+    assert refused.value.message.startswith("⟦The database login '")

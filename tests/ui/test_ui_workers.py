@@ -9,10 +9,11 @@ from collections.abc import Iterator
 import pytest
 from PySide6.QtCore import QCoreApplication, QThread
 from pytestqt.qtbot import QtBot
+from sqlalchemy.exc import DBAPIError
 
 from credits_desktop.domain.errors import InsufficientCredits
 from credits_desktop.services.errors import RuleBroken
-from credits_desktop.ui.workers import UNEXPECTED_TROUBLE, Job, Worker
+from credits_desktop.ui.workers import DATABASE_TROUBLE, UNEXPECTED_TROUBLE, Job, Worker
 
 
 @pytest.fixture
@@ -159,3 +160,33 @@ def test_signals_emitted_from_python_cannot_use_up_the_references_to_true() -> N
         probe.ping.emit(1)
     lost = before - sys.getrefcount(True)
     assert lost <= 0
+
+
+def test_the_workers_own_sentences_are_translated_and_faults_keep_their_details(
+    qtbot: QtBot, worker: Worker, pseudo_translated: object
+) -> None:
+    def database_trouble() -> None:
+        raise DBAPIError("SELECT 1", {}, ValueError("the driver's own words"))
+
+    job = worker.submit(database_trouble)
+    with qtbot.waitSignal(job.failed) as blocker:
+        pass
+    assert blocker.args == [f"⟦{DATABASE_TROUBLE}⟧"]
+
+    faults: list[tuple[str, str]] = []
+    worker.fault.connect(lambda message, details: faults.append((message, details)))
+    job = worker.submit(lambda: 1 // 0)
+    with qtbot.waitSignal(job.failed) as blocker:
+        pass
+    assert blocker.args == [f"⟦{UNEXPECTED_TROUBLE}⟧"]
+    # A fault is still known as one when its sentence is translated.
+    assert len(faults) == 1 and faults[0][0] == f"⟦{UNEXPECTED_TROUBLE}⟧"
+    assert "ZeroDivisionError" in faults[0][1]
+    # A message written for staff by the services is passed on as it is.
+    def refuse() -> None:
+        raise RuleBroken("Not enough credits.")
+
+    refused = worker.submit(refuse)
+    with qtbot.waitSignal(refused.failed) as blocker:
+        pass
+    assert blocker.args == ["Not enough credits."]
