@@ -14,7 +14,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QDate, QModelIndex, Qt, Signal, Slot
+from PySide6.QtCore import (
+    QT_TRANSLATE_NOOP,
+    QCoreApplication,
+    QDate,
+    QEvent,
+    QModelIndex,
+    Qt,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -42,6 +51,7 @@ from credits_desktop.services.results import OperationResult
 from credits_desktop.store.database import Database
 
 from . import formatting as fmt
+from . import theme
 from .adjust_dialog import AdjustDialog
 from .change_dialog import ChangeDialog
 from .detail_models import (
@@ -53,7 +63,9 @@ from .detail_models import (
     GrantsModel,
     LedgerModel,
     fill_feature_combo,
+    label,
 )
+from .i18n import plural
 from .live import ViewState, capture_view, restore_view
 from .refund_dialog import RefundDialog, refundable
 from .reverse_dialog import ReverseDialog
@@ -74,28 +86,41 @@ __all__ = [
 # Ledger entry kinds that "Reverse…" can undo.
 REVERSIBLE = frozenset({"refund", "adjustment"})
 
-STATUS_LABELS = {"active": "Active", "suspended": "Suspended", "closed": "Closed"}
+# The translation context of this module's texts. The constants below are English;
+# they are translated where shown, with QCoreApplication.translate(CONTEXT, text).
+CONTEXT = "AccountDetail"
 
-FEATURE_TIP = "Only charges of this AI feature"
-FEATURES_FAILED_TIP = "The features could not be loaded: {message} Refresh (F5) to try again."
+STATUS_LABELS = {
+    "active": str(QT_TRANSLATE_NOOP("AccountDetail", "Active")),
+    "suspended": str(QT_TRANSLATE_NOOP("AccountDetail", "Suspended")),
+    "closed": str(QT_TRANSLATE_NOOP("AccountDetail", "Closed")),
+}
+
+FEATURE_TIP = str(QT_TRANSLATE_NOOP("AccountDetail", "Only charges of this AI feature"))
+FEATURES_FAILED_TIP = str(QT_TRANSLATE_NOOP(
+    "AccountDetail", "The features could not be loaded: {message} Refresh (F5) to try again."))
 
 # Date range presets of the charges filter: label, days back (None = any time / custom).
 PRESETS: tuple[tuple[str, int | None], ...] = (
-    ("Any time", None),
-    ("Today", 0),
-    ("Last 7 days", 6),
-    ("Last 30 days", 29),
-    ("Custom range", None),
+    (str(QT_TRANSLATE_NOOP("AccountDetail", "Any time")), None),
+    (str(QT_TRANSLATE_NOOP("AccountDetail", "Today")), 0),
+    (str(QT_TRANSLATE_NOOP("AccountDetail", "Last 7 days")), 6),
+    (str(QT_TRANSLATE_NOOP("AccountDetail", "Last 30 days")), 29),
+    (str(QT_TRANSLATE_NOOP("AccountDetail", "Custom range")), None),
 )
 CUSTOM = len(PRESETS) - 1
 
 TABLE_STYLE = "QTableView::item { padding-left: 2px; padding-right: 6px; }"
 
 
+def _tr(text: str) -> str:
+    return QCoreApplication.translate(CONTEXT, text)
+
+
 def reset_text(next_reset: datetime | None, now: datetime | None = None) -> str:
     """"resets in 12 days, on 6 Dec", counted in local calendar days from ``now``."""
     if next_reset is None:
-        return "no billing period yet"
+        return _tr("no billing period yet")
     today = (now or datetime.now(UTC)).astimezone().date()
     day = next_reset.astimezone().date()
     days = (day - today).days
@@ -103,10 +128,11 @@ def reset_text(next_reset: datetime | None, now: datetime | None = None) -> str:
     if day.year != today.year:
         on += f" {day.year}"
     if days <= 0:
-        return f"resets today, on {on}"
+        return _tr("resets today, on {day}").format(day=on)
     if days == 1:
-        return f"resets tomorrow, on {on}"
-    return f"resets in {days} days, on {on}"
+        return _tr("resets tomorrow, on {day}").format(day=on)
+    return QCoreApplication.translate(CONTEXT, "resets in %n day(s), on {day}", None,
+                                      plural(days)).format(day=on)
 
 
 def _local_midnight(day: date) -> datetime:
@@ -179,9 +205,7 @@ class BalanceCard(QFrame):
         super().__init__(parent)
         self.setObjectName(f"card_{key}")
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.setStyleSheet(
-            f"#card_{key} {{ border: 1px solid palette(mid); border-radius: 6px; }}"
-        )
+        self._restyle()
         self.title = QLabel(title)
         self.title.setEnabled(False)
         self.value = QLabel(fmt.NOTHING)
@@ -199,6 +223,17 @@ class BalanceCard(QFrame):
         layout.addWidget(self.title)
         layout.addWidget(self.value)
         layout.addWidget(self.note)
+
+    def _restyle(self) -> None:
+        theme.set_style_sheet(
+            self, f"#{self.objectName()} {{ background: {theme.css('card')}; "
+                  f"border: 1px solid {theme.css('card_border')}; border-radius: 6px; }}")
+
+    def changeEvent(self, event: QEvent) -> None:
+        # The light or dark palette was switched: the card's colours follow.
+        if theme.is_palette_change(event):
+            self._restyle()
+        super().changeEvent(event)
 
 
 class AccountDetail(QWidget):
@@ -246,28 +281,28 @@ class AccountDetail(QWidget):
         font.setBold(True)
         self.title.setFont(font)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.subtitle = QLabel("Loading the account…")
+        self.subtitle = QLabel(self.tr("Loading the account…"))
         self.subtitle.setObjectName("accountSubtitle")
         self.subtitle.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.adjust_button = QPushButton("Adjust purchased credits…")
+        self.adjust_button = QPushButton(self.tr("Adjust purchased credits…"))
         self.adjust_button.setObjectName("adjustPurchased")
-        self.adjust_button.setAccessibleName("Adjust purchased credits")
+        self.adjust_button.setAccessibleName(self.tr("Adjust purchased credits"))
         self.adjust_button.clicked.connect(self.open_adjust_dialog)
         gate(self.adjust_button, actor, Action.ADJUST_PURCHASED,
-             allowed_tip="Add or remove purchased credits (manual sale, compensation, "
-                         "chargeback, correction)")
+             allowed_tip=self.tr("Add or remove purchased credits (manual sale, "
+                                 "compensation, chargeback, correction)"))
         self.message = QLabel()
         self.message.setObjectName("accountMessage")
         self.message.setWordWrap(True)
-        self.message.setStyleSheet("color: #58151c;")
+        self._style_message()
         self.message.hide()
 
         # Balance cards.
         self.cards = {
-            "plan": BalanceCard("plan", "Plan credits left"),
-            "purchased": BalanceCard("purchased", "Purchased credits"),
-            "refund": BalanceCard("refund", "Refund credits"),
-            "total": BalanceCard("total", "Total available"),
+            "plan": BalanceCard("plan", self.tr("Plan credits left")),
+            "purchased": BalanceCard("purchased", self.tr("Purchased credits")),
+            "refund": BalanceCard("refund", self.tr("Refund credits")),
+            "total": BalanceCard("total", self.tr("Total available")),
         }
         cards = QGridLayout()
         cards.setHorizontalSpacing(10)
@@ -279,52 +314,54 @@ class AccountDetail(QWidget):
         self.grants = GrantsModel(db, worker, account_id, self)
         self.charges = ChargesModel(db, worker, account_id, self, page_size=page_size)
         self.ledger = LedgerModel(db, worker, account_id, self, page_size=page_size)
-        self.grants_table = self._table(self.grants, "grantsTable", "Grants of the account")
+        self.grants_table = self._table(self.grants, "grantsTable",
+                                        self.tr("Grants of the account"))
         self.charges_table = self._table(self.charges, "chargesTable",
-                                         "Charges of the account")
-        self.ledger_table = self._table(self.ledger, "ledgerTable", "Ledger of the account")
-        self.grants_table.setAccessibleDescription(
-            "Where the account's credits come from: plan periods, purchases, refunds")
-        self.charges_table.setAccessibleDescription(
+                                         self.tr("Charges of the account"))
+        self.ledger_table = self._table(self.ledger, "ledgerTable",
+                                        self.tr("Ledger of the account"))
+        self.grants_table.setAccessibleDescription(self.tr(
+            "Where the account's credits come from: plan periods, purchases, refunds"))
+        self.charges_table.setAccessibleDescription(self.tr(
             "What the account's generations cost, newest first; Ctrl+R refunds the "
-            "selected charges")
-        self.ledger_table.setAccessibleDescription(
-            "Every change of the account's credits, newest first")
+            "selected charges"))
+        self.ledger_table.setAccessibleDescription(self.tr(
+            "Every change of the account's credits, newest first"))
 
         self.feature_filter = QComboBox()
         self.feature_filter.setObjectName("featureFilter")
-        self.feature_filter.addItem("All features", None)
-        self.feature_filter.setAccessibleName("Feature filter")
-        self.feature_filter.setToolTip(FEATURE_TIP)
+        self.feature_filter.addItem(self.tr("All features"), None)
+        self.feature_filter.setAccessibleName(self.tr("Feature filter"))
+        self.feature_filter.setToolTip(_tr(FEATURE_TIP))
         # The features arrive from the database when the account opens (load()).
         self.feature_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.status_filter = QComboBox()
         self.status_filter.setObjectName("statusFilter")
-        self.status_filter.setAccessibleName("Charge status filter")
-        self.status_filter.setToolTip("Only charges with this outcome")
-        self.status_filter.addItem("Any status", None)
-        for code, label in CHARGE_STATUSES.items():
-            self.status_filter.addItem(label, code)
+        self.status_filter.setAccessibleName(self.tr("Charge status filter"))
+        self.status_filter.setToolTip(self.tr("Only charges with this outcome"))
+        self.status_filter.addItem(self.tr("Any status"), None)
+        for code in CHARGE_STATUSES:
+            self.status_filter.addItem(label(CHARGE_STATUSES, code), code)
         self.period_filter = QComboBox()
         self.period_filter.setObjectName("periodFilter")
-        self.period_filter.setAccessibleName("Charges period")
-        self.period_filter.setToolTip("Only charges in this period (local dates)")
-        for label, _days in PRESETS:
-            self.period_filter.addItem(label)
+        self.period_filter.setAccessibleName(self.tr("Charges period"))
+        self.period_filter.setToolTip(self.tr("Only charges in this period (local dates)"))
+        for preset, _days in PRESETS:
+            self.period_filter.addItem(_tr(preset))
         today = QDate.currentDate()
         self.date_from = QDateEdit(today.addDays(-29))
         self.date_from.setObjectName("dateFrom")
-        self.date_from.setAccessibleName("Charges from date")
+        self.date_from.setAccessibleName(self.tr("Charges from date"))
         self.date_to = QDateEdit(today)
         self.date_to.setObjectName("dateTo")
-        self.date_to.setAccessibleName("Charges to date")
+        self.date_to.setAccessibleName(self.tr("Charges to date"))
         for edit in (self.date_from, self.date_to):
             edit.setCalendarPopup(True)
-            edit.setDisplayFormat("yyyy-MM-dd")
+            edit.setDisplayFormat(fmt.date_format())
             edit.setEnabled(False)
             edit.dateChanged.connect(self._filters_changed)
-        self.date_from.setToolTip("First day shown (local date)")
-        self.date_to.setToolTip("Last day shown, included (local date)")
+        self.date_from.setToolTip(self.tr("First day shown (local date)"))
+        self.date_to.setToolTip(self.tr("Last day shown, included (local date)"))
         for combo in (self.feature_filter, self.status_filter, self.period_filter):
             combo.currentIndexChanged.connect(self._filters_changed)
 
@@ -333,12 +370,12 @@ class AccountDetail(QWidget):
         filters.addWidget(self.status_filter)
         filters.addWidget(self.period_filter)
         filters.addWidget(self.date_from)
-        filters.addWidget(QLabel("to"))
+        filters.addWidget(QLabel(self.tr("to")))
         filters.addWidget(self.date_to)
         filters.addStretch(1)
-        self.refund_button = QPushButton("Refund selected…")
+        self.refund_button = QPushButton(self.tr("Refund selected…"))
         self.refund_button.setObjectName("refundSelected")
-        self.refund_button.setAccessibleName("Refund selected charges")
+        self.refund_button.setAccessibleName(self.tr("Refund selected charges"))
         self.refund_button.clicked.connect(self.open_refund_dialog)
         self._refund_allowed = gate(self.refund_button, actor, Action.REFUND)
         filters.addWidget(self.refund_button)
@@ -348,13 +385,13 @@ class AccountDetail(QWidget):
         charges_layout.addLayout(filters)
         charges_layout.addWidget(self.charges_table, 1)
 
-        self.reverse_button = QPushButton("Reverse…")
+        self.reverse_button = QPushButton(self.tr("Reverse…"))
         self.reverse_button.setObjectName("reverseEntry")
-        self.reverse_button.setAccessibleName("Reverse the selected refund or adjustment")
+        self.reverse_button.setAccessibleName(self.tr("Reverse the selected refund or adjustment"))
         self.reverse_button.clicked.connect(self.open_reverse_dialog)
         ledger_bar = QHBoxLayout()
-        ledger_bar.addWidget(QLabel("Every change is an entry; a mistake is undone by a "
-                                    "compensating entry, never by editing."), 1)
+        ledger_bar.addWidget(QLabel(self.tr("Every change is an entry; a mistake is undone by "
+                                            "a compensating entry, never by editing.")), 1)
         ledger_bar.addWidget(self.reverse_button)
         ledger_page = QWidget()
         ledger_layout = QVBoxLayout(ledger_page)
@@ -364,16 +401,16 @@ class AccountDetail(QWidget):
 
         self.lists = QTabWidget()
         self.lists.setObjectName("accountLists")
-        self.lists.setAccessibleName("Lists of the account")
-        self.lists.tabBar().setAccessibleName("Grants, charges, ledger and usage")
-        self.lists.tabBar().setAccessibleDescription(
+        self.lists.setAccessibleName(self.tr("Lists of the account"))
+        self.lists.tabBar().setAccessibleName(self.tr("Grants, charges, ledger and usage"))
+        self.lists.tabBar().setAccessibleDescription(self.tr(
             "Ctrl+Tab and Ctrl+Shift+Tab switch between the lists; Alt+G, Alt+C, "
-            "Alt+L and Alt+U open one")
+            "Alt+L and Alt+U open one"))
         self.lists.setDocumentMode(True)
         # Alt+G, Alt+C, Alt+L go straight to a list.
-        self.lists.addTab(self.grants_table, "&Grants")
-        self.lists.addTab(charges_page, "&Charges")
-        self.lists.addTab(ledger_page, "&Ledger")
+        self.lists.addTab(self.grants_table, self.tr("&Grants"))
+        self.lists.addTab(charges_page, self.tr("&Charges"))
+        self.lists.addTab(ledger_page, self.tr("&Ledger"))
         # The charts are built (and pyqtgraph imported, half a second) the first time
         # the tab is shown, not before: most account views never need them.
         self.usage: AccountCharts | None = None
@@ -381,7 +418,7 @@ class AccountDetail(QWidget):
         self.usage_tab.setObjectName("usageTab")
         usage_layout = QVBoxLayout(self.usage_tab)
         usage_layout.setContentsMargins(0, 0, 0, 0)
-        self.lists.addTab(self.usage_tab, "&Usage")
+        self.lists.addTab(self.usage_tab, self.tr("&Usage"))
         self.lists.currentChanged.connect(self._list_shown)
 
         heading = QHBoxLayout()
@@ -528,20 +565,21 @@ class AccountDetail(QWidget):
             self.refund_button.setEnabled(bool(usable))
             if usable:
                 total = sum(c.credits for c in usable)
-                self.refund_button.setToolTip(
-                    f"Refund {len(usable):,} selected charge(s), {total:,} credits (Ctrl+R)")
+                self.refund_button.setToolTip(self.tr(
+                    "Refund %Ln selected charge(s), {credits} credits (Ctrl+R)", "",
+                    plural(len(usable))).format(credits=fmt.credits_text(total)))
             elif charges:
                 self.refund_button.setToolTip(
-                    "The selected charges were already refunded or cost nothing.")
+                    self.tr("The selected charges were already refunded or cost nothing."))
             else:
                 self.refund_button.setToolTip(
-                    "Select one or more charges to refund them (Ctrl+R).")
+                    self.tr("Select one or more charges to refund them (Ctrl+R)."))
         entry = self.selected_ledger_entry()
         can_reverse = entry is not None and entry.kind in REVERSIBLE
         self.reverse_button.setEnabled(can_reverse)
         self.reverse_button.setToolTip(
-            "Undo the selected refund or adjustment with a compensating entry"
-            if can_reverse else "Select one refund or adjustment entry in the ledger.")
+            self.tr("Undo the selected refund or adjustment with a compensating entry")
+            if can_reverse else self.tr("Select one refund or adjustment entry in the ledger."))
 
     def shutdown(self) -> None:
         """The tab closes: results still on their way are not wanted."""
@@ -581,12 +619,14 @@ class AccountDetail(QWidget):
 
     def _size_columns(self) -> None:
         metrics = self.fontMetrics()
+        # A wide date and time in the locale's form (two-digit day and month, afternoon).
+        moment = datetime(2026, 12, 28, 22, 58, tzinfo=UTC)
+        day, when = fmt.local_date(moment), fmt.local_datetime(moment)
         samples = {
-            self.grants_table: ("Adjustment #100000", "1,000,000", "1,000,000",
-                                "2026-12-31", "2026-12-31 23:59"),
-            self.charges_table: ("2026-12-31 23:59", "Video transcription", "imagen-ultra",
+            self.grants_table: ("Adjustment #100000", "1,000,000", "1,000,000", day, when),
+            self.charges_table: (when, "Video transcription", "imagen-ultra",
                                  "1,000", "Succeeded", "provider_timeout", "Yes, 1,000"),
-            self.ledger_table: ("2026-12-31 23:59", "Plan credits", "+100,000",
+            self.ledger_table: (when, "Plan credits", "+100,000",
                                 "Adjustment #100000", "Ada Administrator",
                                 "Usage: Video transcription", "vtr_0000004000",
                                 "1,000,000"),
@@ -622,29 +662,32 @@ class AccountDetail(QWidget):
         self._summary = summary
         self.name = summary.name
         self.title.setText(summary.name)
-        status = STATUS_LABELS.get(summary.status, summary.status)
+        known = STATUS_LABELS.get(summary.status)
+        status = _tr(known) if known is not None else summary.status
         self.subtitle.setText(
-            f"{summary.email}  ·  {summary.plan_name} plan, "
-            f"{fmt.credits_text(summary.allotment)} credits a month  ·  {status}  ·  "
-            f"account #{summary.id}"
+            self.tr("{email}  ·  {plan} plan, {allotment} credits a month  ·  {status}  ·  "
+                    "account #{id}").format(
+                email=summary.email, plan=summary.plan_name,
+                allotment=fmt.credits_text(summary.allotment), status=status, id=summary.id)
         )
         cards = self.cards
         cards["plan"].value.setText(fmt.credit_share(summary.plan_left, summary.allotment))
         cards["plan"].note.setText(reset_text(summary.next_reset))
         cards["plan"].note.setToolTip(
-            f"Next reset: {fmt.local_datetime(summary.next_reset)} "
-            f"({fmt.utc_datetime(summary.next_reset)})"
+            self.tr("Next reset: {local} ({utc})").format(
+                local=fmt.local_datetime(summary.next_reset),
+                utc=fmt.utc_datetime(summary.next_reset))
         )
         cards["purchased"].value.setText(fmt.credits_text(summary.purchased))
-        cards["purchased"].note.setText("never expire")
+        cards["purchased"].note.setText(self.tr("never expire"))
         cards["refund"].value.setText(fmt.credits_text(summary.refund))
         failed = summary.unrefunded_failed
         cards["refund"].note.setText(
-            "no failed charge waiting" if failed == 0
-            else f"{failed:,} failed charge{'s' if failed != 1 else ''} not refunded"
+            self.tr("no failed charge waiting") if failed == 0
+            else self.tr("%Ln failed charge(s) not refunded", "", plural(failed))
         )
         cards["total"].value.setText(fmt.credits_text(summary.total))
-        cards["total"].note.setText("plan + purchased + refund")
+        cards["total"].note.setText(self.tr("plan + purchased + refund"))
         self.summary_loaded.emit(summary)
 
     @Slot(str)
@@ -666,7 +709,7 @@ class AccountDetail(QWidget):
     def _features_arrived(self, features: list[FeatureChoice]) -> None:
         self._features_job = None
         kept = fill_feature_combo(self.feature_filter, features)
-        self.feature_filter.setToolTip(FEATURE_TIP)
+        self.feature_filter.setToolTip(_tr(FEATURE_TIP))
         if not kept:
             # The chosen feature is gone from the database: list every feature.
             self._filters_changed()
@@ -675,7 +718,25 @@ class AccountDetail(QWidget):
     def _features_failed(self, message: str) -> None:
         # The charges still list (all features); only the choice is missing.
         self._features_job = None
-        self.feature_filter.setToolTip(FEATURES_FAILED_TIP.format(message=message))
+        self.feature_filter.setToolTip(_tr(FEATURES_FAILED_TIP).format(message=message))
+
+    def _style_message(self) -> None:
+        theme.set_style_sheet(self.message, f"color: {theme.css('danger')};")
+
+    def changeEvent(self, event: QEvent) -> None:
+        # The light or dark palette was switched: the message's colour follows.
+        if theme.is_palette_change(event):
+            self._style_message()
+        super().changeEvent(event)
+
+    def headers(self) -> dict[str, QHeaderView]:
+        """The lists' headers by kind ("grants", "charges", "ledger"): their widths and
+        order are remembered per kind, for every account alike."""
+        return {
+            "grants": self.grants_table.horizontalHeader(),
+            "charges": self.charges_table.horizontalHeader(),
+            "ledger": self.ledger_table.horizontalHeader(),
+        }
 
     @Slot(str)
     def _show_message(self, message: str) -> None:

@@ -19,10 +19,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Final
 
-from PySide6.QtCore import (
-    QObject,
-    Qt,
-)
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QObject, Qt
 from PySide6.QtGui import QBrush
 
 from credits_desktop.services.paging import Cursor, Page
@@ -31,6 +28,7 @@ from credits_desktop.store.database import Database
 
 from . import formatting as fmt
 from .account_filters import AccountFilters
+from .i18n import plural
 from .table_models import ROW_ROLE, PagedModel, greyed
 from .workers import Worker
 
@@ -58,21 +56,42 @@ ACCOUNT_ROLE: Final = ROW_ROLE
 COL_NAME, COL_EMAIL, COL_PLAN, COL_PLAN_LEFT, COL_PURCHASED, COL_TOTAL, COL_NEXT_RESET, \
     COL_LAST_ACTIVITY = range(8)
 
-# Header title, header tooltip, and the SQL sort the column orders by.
+# Header title, header tooltip (English; translated where shown, in the context
+# "AccountsModel"), and the SQL sort the column orders by.
+_C = "AccountsModel"
 COLUMNS: Final[tuple[tuple[str, str, AccountSort], ...]] = (
-    ("Name", "The customer account's name", AccountSort.NAME),
-    ("Email", "The account owner's email address", AccountSort.EMAIL),
-    ("Plan", "The plan the account is on", AccountSort.PLAN),
-    ("Plan credits left", "Plan credits left in this period / the plan's monthly allotment",
+    (str(QT_TRANSLATE_NOOP(_C, "Name")),
+     str(QT_TRANSLATE_NOOP(_C, "The customer account's name")),
+     AccountSort.NAME),
+    (str(QT_TRANSLATE_NOOP(_C, "Email")),
+     str(QT_TRANSLATE_NOOP(_C, "The account owner's email address")),
+     AccountSort.EMAIL),
+    (str(QT_TRANSLATE_NOOP(_C, "Plan")), str(QT_TRANSLATE_NOOP(_C, "The plan the account is on")),
+     AccountSort.PLAN),
+    (str(QT_TRANSLATE_NOOP(_C, "Plan credits left")),
+     str(QT_TRANSLATE_NOOP(_C, "Plan credits left in this period / the plan's monthly allotment")),
      AccountSort.PLAN_LEFT),
-    ("Purchased", "Purchased credits left (they never expire)", AccountSort.PURCHASED),
-    ("Total available", "Plan, purchased and refunded credits the account can spend now",
+    (str(QT_TRANSLATE_NOOP(_C, "Purchased")),
+     str(QT_TRANSLATE_NOOP(_C, "Purchased credits left (they never expire)")),
+     AccountSort.PURCHASED),
+    (str(QT_TRANSLATE_NOOP(_C, "Total available")),
+     str(QT_TRANSLATE_NOOP(_C, "Plan, purchased and refunded credits the account can spend now")),
      AccountSort.TOTAL),
-    ("Next reset", "When the current billing period ends and the plan credits renew "
-     "(local date)", AccountSort.NEXT_RESET),
-    ("Last activity", "The last charge, purchase or staff change (local time)",
+    (str(QT_TRANSLATE_NOOP(_C, "Next reset")),
+     str(QT_TRANSLATE_NOOP(_C, "When the current billing period ends and the plan credits "
+                           "renew (local date)")),
+     AccountSort.NEXT_RESET),
+    (str(QT_TRANSLATE_NOOP(_C, "Last activity")),
+     str(QT_TRANSLATE_NOOP(_C, "The last charge, purchase or staff change (local time)")),
      AccountSort.LAST_ACTIVITY),
 )
+
+# Account statuses as the tooltip names them.
+STATUS_WORDS: Final = {
+    "active": str(QT_TRANSLATE_NOOP(_C, "This account is active.")),
+    "suspended": str(QT_TRANSLATE_NOOP(_C, "This account is suspended.")),
+    "closed": str(QT_TRANSLATE_NOOP(_C, "This account is closed.")),
+}
 
 NUMERIC_COLUMNS: Final = frozenset({COL_PLAN_LEFT, COL_PURCHASED, COL_TOTAL})
 
@@ -91,6 +110,7 @@ class AccountsModel(PagedModel):
 
     COLUMNS = COLUMNS
     NUMERIC = NUMERIC_COLUMNS
+    TR_CONTEXT = _C
 
     def __init__(
         self,
@@ -195,22 +215,28 @@ def _display(row: AccountRow, column: int) -> str | None:
     return None
 
 
+def _tr(text: str) -> str:
+    return QCoreApplication.translate(_C, text)
+
+
 def _tooltip(row: AccountRow, column: int) -> str | None:
     if column == COL_NAME:
-        lines = [f"{row.name} (account #{row.id})"]
+        lines = [_tr("{name} (account #{id})").format(name=row.name, id=row.id)]
         if row.status != "active":
-            lines.append(f"This account is {row.status}.")
+            status = STATUS_WORDS.get(row.status)
+            lines.append(_tr(status) if status else row.status)
         if row.unrefunded_failed:
-            count = row.unrefunded_failed
-            lines.append(f"{count:,} failed charge{'s' if count != 1 else ''} not refunded.")
+            lines.append(QCoreApplication.translate(
+                _C, "%Ln failed charge(s) not refunded.", None, plural(row.unrefunded_failed)))
         return "\n".join(lines)
     if column == COL_TOTAL:
-        return (
-            f"{fmt.credits_text(row.plan_left)} plan + {fmt.credits_text(row.purchased)} "
-            f"purchased + {fmt.credits_text(row.refund)} refunded credits"
-        )
+        return _tr("{plan} plan + {purchased} purchased + {refund} refunded credits").format(
+            plan=fmt.credits_text(row.plan_left), purchased=fmt.credits_text(row.purchased),
+            refund=fmt.credits_text(row.refund))
     if column == COL_NEXT_RESET:
-        return fmt.utc_datetime(row.next_reset) if row.next_reset else "No billing period yet"
+        return fmt.utc_datetime(row.next_reset) if row.next_reset \
+            else _tr("No billing period yet")
     if column == COL_LAST_ACTIVITY:
-        return fmt.utc_datetime(row.last_activity) if row.last_activity else "No activity yet"
+        return fmt.utc_datetime(row.last_activity) if row.last_activity \
+            else _tr("No activity yet")
     return None

@@ -37,6 +37,15 @@ screenshots); people never need them:
   window has loaded its first page, and write a failure (an outdated schema too,
   rather than asking) to stderr instead of showing a message box (status 2).
 
+The application's look and memory: :func:`configure_application` names it (the
+settings file is the one of the saved connections), puts on the Fusion style with
+the light or dark palette the system uses and follows it when it changes
+(:mod:`theme`). :func:`run_gui` asks Qt for unrounded scale factors before the
+``QApplication`` exists (crisp at 125 % and 150 %; the icons are SVG), installs the
+translations, and gives the main window the user's settings so that its layout and
+open accounts come back (:mod:`remembered`); unattended runs neither read nor write
+them.
+
 Tests build :class:`~credits_desktop.ui.main_window.MainWindow` directly, or drive
 a :class:`Launcher`; neither blocks.
 """
@@ -51,8 +60,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QCloseEvent, QIcon
+from PySide6.QtCore import QCoreApplication, QObject, QSettings, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QCloseEvent, QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox, QProgressDialog, QWidget
 
 from credits_desktop import __version__
@@ -61,11 +70,14 @@ from credits_desktop.services.accounts import sign_in
 from credits_desktop.services.operations import Actor
 from credits_desktop.store.database import Database
 
+from . import formatting as fmt
 from .connection_dialog import ConnectionDialog
 from .error_report import install_excepthook
+from .i18n import install_translations
 from .main_window import MainWindow
-from .profiles import ProfileStore, to_url
+from .profiles import SETTINGS_APPLICATION, SETTINGS_ORGANISATION, ProfileStore, to_url
 from .sign_in import SignInDialog, login_from_database
+from .theme import apply_theme, follow_system
 from .workers import ProgressFn, Worker
 
 __all__ = [
@@ -78,6 +90,7 @@ __all__ = [
     "configure_application",
     "run_gui",
     "upgrade_question_text",
+    "user_settings",
 ]
 
 log = logging.getLogger(__name__)
@@ -98,23 +111,33 @@ PrepareFn = Callable[..., Database]
 
 
 def app_icon() -> QIcon:
+    """The application's icon, drawn from SVG at whatever size and scale is asked."""
     return QIcon(str(ICON_PATH))
 
 
 def configure_application(app: QApplication) -> None:
-    """Name and icon: what the window manager, settings and dialogs show."""
+    """Name, icon and look: what the window manager, settings and dialogs show; the
+    light or dark palette follows the system's, also when it changes."""
+    app.setOrganizationName(SETTINGS_ORGANISATION)
     app.setApplicationName(APP_NAME)
     app.setApplicationVersion(__version__)
     app.setDesktopFileName("credits-desktop")
     app.setWindowIcon(app_icon())
+    apply_theme(app)
+    follow_system(app)
+
+
+def user_settings() -> QSettings:
+    """The user's own settings (where the saved connections are too)."""
+    return QSettings(SETTINGS_ORGANISATION, SETTINGS_APPLICATION)
 
 
 def upgrade_question_text(current: str) -> str:
     """What staff are asked about a database on an older schema revision."""
-    return (
-        f"This database uses an older layout (revision {current}). Upgrade it now? "
-        "Make sure you have a backup."
-    )
+    return QCoreApplication.translate(
+        "Launcher",
+        "This database uses an older layout (revision {revision}). Upgrade it now? "
+        "Make sure you have a backup.").format(revision=current)
 
 
 class _ProgressDialog(QProgressDialog):
@@ -157,7 +180,8 @@ class Launcher(QObject):
     shown: the first, and each one that replaces it after File > Connect to another
     database…. ``store`` holds the saved connections (default: the user's own,
     read only when needed); with ``is_default_demo`` its last connection, if any, is
-    opened instead of ``url``.
+    opened instead of ``url``. ``settings``, if given, is where the main windows
+    remember their layout and open accounts (none: nothing remembered).
     """
 
     finished = Signal(int)
@@ -173,9 +197,11 @@ class Launcher(QObject):
         unattended: bool = False,
         prepare: PrepareFn = prepare_database,
         store: ProfileStore | None = None,
+        settings: QSettings | None = None,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
+        self._settings = settings
         self._url = url
         self._is_default_demo = is_default_demo
         self._username = username or None
@@ -293,11 +319,11 @@ class Launcher(QObject):
     def _open(self, target: _Target) -> None:
         self._pending = target
         if target.upgrade:
-            self._headline = "Upgrading the database…"
+            self._headline = self.tr("Upgrading the database…")
         elif target.is_default_demo:
-            self._headline = "Preparing the demo database (only the first time)…"
+            self._headline = self.tr("Preparing the demo database (only the first time)…")
         else:
-            self._headline = "Opening the database…"
+            self._headline = self.tr("Opening the database…")
         self._show_progress_later()
 
         prepare = self._prepare
@@ -324,7 +350,7 @@ class Launcher(QObject):
     def _show_progress_later(self) -> None:
         progress = _ProgressDialog(self._headline, "", 0, 0, self.window)
         progress.setObjectName("startProgress")
-        progress.setWindowTitle(APP_NAME)
+        progress.setWindowTitle(self.tr("Credits Desk"))
         progress.setCancelButton(None)  # None removes the button
         progress.setAutoClose(False)
         progress.setAutoReset(False)
@@ -352,10 +378,12 @@ class Launcher(QObject):
         if total > 0:
             self.progress.setRange(0, total)
             self.progress.setValue(min(done, total))
-            step = f"{stage}: {done:,} of {total:,}"
+            locale = fmt.app_locale()
+            step = self.tr("{stage}: {done} of {total}").format(
+                stage=stage, done=locale.toString(done), total=locale.toString(total))
         else:
             self.progress.setRange(0, 0)
-            step = f"{stage}…"
+            step = self.tr("{stage}…").format(stage=stage)
         self.progress.setLabelText(f"{self._headline}\n{step}")
 
     @Slot(object)
@@ -373,15 +401,16 @@ class Launcher(QObject):
 
     def _ask_to_upgrade(self, outdated: _Outdated) -> None:
         box = QMessageBox(
-            QMessageBox.Icon.Question, APP_NAME, upgrade_question_text(outdated.current),
-            QMessageBox.StandardButton.NoButton, self.window,
+            QMessageBox.Icon.Question, self.tr("Credits Desk"),
+            upgrade_question_text(outdated.current), QMessageBox.StandardButton.NoButton,
+            self.window,
         )
         box.setObjectName("upgradeQuestion")
-        box.setInformativeText(
-            f"This version of Credits Desk needs revision {outdated.head}. Other people "
+        box.setInformativeText(self.tr(
+            "This version of Credits Desk needs revision {revision}. Other people "
             "using the database will need this version too once it is upgraded."
-        )
-        upgrade = box.addButton("Upgrade", QMessageBox.ButtonRole.AcceptRole)
+        ).format(revision=outdated.head))
+        upgrade = box.addButton(self.tr("Upgrade"), QMessageBox.ButtonRole.AcceptRole)
         upgrade.setObjectName("upgrade")
         cancel = box.addButton(QMessageBox.StandardButton.Cancel)
         # Changing a shared database is not what Enter should do by accident.
@@ -443,7 +472,7 @@ class Launcher(QObject):
         log.info("signed in to %s as %s (%s)", db.display_url(), actor.username,
                  actor.role.value)
         old_window, old_db = self.window, self.db
-        window = MainWindow(db, actor)
+        window = MainWindow(db, actor, settings=self._settings)
         window.connect_requested.connect(self.connect_to_another_database)
         self.window, self.db = window, db
         if old_window is not None:
@@ -480,8 +509,8 @@ class Launcher(QObject):
             self._ask_for_connection(select=target.profile, message=message)
             return
         box = QMessageBox(
-            QMessageBox.Icon.Critical, APP_NAME, message, QMessageBox.StandardButton.Close,
-            self.window,
+            QMessageBox.Icon.Critical, self.tr("Credits Desk"), message,
+            QMessageBox.StandardButton.Close, self.window,
         )
         box.setObjectName("startError" if self.window is None else "connectError")
         if self.window is None:
@@ -535,16 +564,33 @@ class Launcher(QObject):
             self.finished.emit(code)
 
 
-def run_gui(url: str, is_default_demo: bool, *, store: ProfileStore | None = None) -> int:
+def run_gui(url: str, is_default_demo: bool, *, store: ProfileStore | None = None,
+            settings: QSettings | None = None) -> int:
     """Run the desktop application until it is closed; the exit status.
 
     ``url`` is the database given (``--db``, ``CREDITS_DESK_DB``), or the demo
     database when ``is_default_demo``: then the last connection saved in ``store``
-    (default: the user's settings), if any, is opened instead.
+    (default: the user's settings), if any, is opened instead. The window's layout
+    is remembered in ``settings`` (default: the user's settings; an unattended run
+    keeps none, and always starts with the default layout).
     """
     existing = QApplication.instance()
-    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    if isinstance(existing, QApplication):
+        app = existing
+    else:
+        # Before the application exists, or Qt ignores it: scale factors such as 1.25
+        # and 1.5 are used as they are, not rounded (text and SVG icons stay sharp,
+        # and the window is the size the user's display settings ask for).
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+            Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
+        app = QApplication(sys.argv[:1])
+        # The user's language and number formats; an application given (tests) has
+        # its own already.
+        install_translations(app)
     configure_application(app)
+    unattended = os.environ.get(QUIT_AFTER_START_ENV) == "1"
+    if settings is None and not unattended:
+        settings = user_settings()
     hook_before, thread_hook_before = sys.excepthook, threading.excepthook
     install_excepthook(app)
     quit_on_close = app.quitOnLastWindowClosed()
@@ -555,8 +601,9 @@ def run_gui(url: str, is_default_demo: bool, *, store: ProfileStore | None = Non
         url,
         is_default_demo,
         username=os.environ.get(USER_ENV, "").strip() or None,
-        unattended=os.environ.get(QUIT_AFTER_START_ENV) == "1",
+        unattended=unattended,
         store=store,
+        settings=settings,
     )
     launcher.finished.connect(app.exit)
     QTimer.singleShot(0, launcher.start)

@@ -15,11 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from PySide6.QtCore import (
-    QObject,
-    Qt,
-    Slot,
-)
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QObject, Qt, Slot
 from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QComboBox
 
@@ -36,10 +32,12 @@ from credits_desktop.services.queries import (
 from credits_desktop.store.database import Database
 
 from . import formatting as fmt
+from . import theme
 from .table_models import LoadingModel, PagedModel, greyed
 from .workers import Worker
 
 __all__ = [
+    "CONTEXT",
     "DETAIL_PAGE_SIZE",
     "ChargeFilter",
     "ChargesModel",
@@ -47,38 +45,58 @@ __all__ = [
     "LedgerModel",
     "feature_choices",
     "fill_feature_combo",
+    "label",
     "signed",
 ]
 
 DETAIL_PAGE_SIZE: Final = 100
 
+# The translation context of this module's texts; the labels below are English and
+# translated where shown (label()).
+CONTEXT: Final = "DetailModels"
 
 GRANT_SOURCES: Final = {
-    "plan": "Plan",
-    "purchase": "Purchase",
-    "refund": "Refund",
-    "adjustment": "Adjustment",
+    "plan": str(QT_TRANSLATE_NOOP("DetailModels", "Plan")),
+    "purchase": str(QT_TRANSLATE_NOOP("DetailModels", "Purchase")),
+    "refund": str(QT_TRANSLATE_NOOP("DetailModels", "Refund")),
+    "adjustment": str(QT_TRANSLATE_NOOP("DetailModels", "Adjustment")),
 }
 LEDGER_KINDS: Final = {
-    "plan_grant": "Plan credits",
-    "plan_expiry": "Plan expiry",
-    "purchase": "Purchase",
-    "charge": "Charge",
-    "refund": "Refund",
-    "adjustment": "Adjustment",
-    "reversal": "Reversal",
+    "plan_grant": str(QT_TRANSLATE_NOOP("DetailModels", "Plan credits")),
+    "plan_expiry": str(QT_TRANSLATE_NOOP("DetailModels", "Plan expiry")),
+    "purchase": str(QT_TRANSLATE_NOOP("DetailModels", "Purchase")),
+    "charge": str(QT_TRANSLATE_NOOP("DetailModels", "Charge")),
+    "refund": str(QT_TRANSLATE_NOOP("DetailModels", "Refund")),
+    "adjustment": str(QT_TRANSLATE_NOOP("DetailModels", "Adjustment")),
+    "reversal": str(QT_TRANSLATE_NOOP("DetailModels", "Reversal")),
 }
-CHARGE_STATUSES: Final = {"succeeded": "Succeeded", "failed": "Failed"}
+CHARGE_STATUSES: Final = {
+    "succeeded": str(QT_TRANSLATE_NOOP("DetailModels", "Succeeded")),
+    "failed": str(QT_TRANSLATE_NOOP("DetailModels", "Failed")),
+}
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate(CONTEXT, text)
+
+
+def label(labels: dict[str, str], code: str) -> str:
+    """The translated label of ``code`` in one of the tables above (the code itself if
+    the database holds one this version does not know)."""
+    known = labels.get(code)
+    return _tr(known) if known is not None else code
 
 
 def feature_choices(features: Sequence[FeatureChoice]) -> list[tuple[str, FeatureChoice]]:
     """(label, feature) for a filter list: the features in use by name, then the
     switched-off ones, marked so: older charges may still use them."""
     ordered = sorted(features, key=lambda f: (not f.enabled, f.name.casefold()))
-    return [(f.name if f.enabled else f"{f.name} (disabled)", f) for f in ordered]
+    return [(f.name if f.enabled else _tr("{name} (disabled)").format(name=f.name), f)
+            for f in ordered]
 
 
-DISABLED_FEATURE_TIP = "Switched off: no new charge uses it, but older charges may."
+DISABLED_FEATURE_TIP = str(QT_TRANSLATE_NOOP(
+    "DetailModels", "Switched off: no new charge uses it, but older charges may."))
 
 
 def fill_feature_combo(combo: QComboBox, features: Sequence[FeatureChoice]) -> bool:
@@ -89,11 +107,11 @@ def fill_feature_combo(combo: QComboBox, features: Sequence[FeatureChoice]) -> b
     combo.blockSignals(True)
     try:
         combo.clear()
-        combo.addItem("All features", None)
-        for label, feature in feature_choices(features):
-            combo.addItem(label, feature.code)
+        combo.addItem(_tr("All features"), None)
+        for text, feature in feature_choices(features):
+            combo.addItem(text, feature.code)
             if not feature.enabled:
-                combo.setItemData(combo.count() - 1, DISABLED_FEATURE_TIP,
+                combo.setItemData(combo.count() - 1, _tr(DISABLED_FEATURE_TIP),
                                   Qt.ItemDataRole.ToolTipRole)
         index = combo.findData(chosen) if chosen is not None else 0
         combo.setCurrentIndex(max(index, 0))
@@ -145,15 +163,24 @@ class ChargesModel(_AccountListModel):
     """The account's usage charges, newest first, filtered in SQL."""
 
     COLUMNS = (
-        ("Time", "When the generation ran (local time; UTC in the tooltip)"),
-        ("Feature", "The AI feature used"),
-        ("Model", "The model the feature ran on, if it names one"),
-        ("Credits", "Credits the charge cost"),
-        ("Status", "Whether the generation succeeded"),
-        ("Failure reason", "Why a failed generation failed"),
-        ("Refunded", "Credits given back for this charge, if any"),
+        (str(QT_TRANSLATE_NOOP("ChargesModel", "Time")),
+         str(QT_TRANSLATE_NOOP("ChargesModel",
+                           "When the generation ran (local time; UTC in the tooltip)"))),
+        (str(QT_TRANSLATE_NOOP("ChargesModel", "Feature")),
+         str(QT_TRANSLATE_NOOP("ChargesModel", "The AI feature used"))),
+        (str(QT_TRANSLATE_NOOP("ChargesModel", "Model")),
+         str(QT_TRANSLATE_NOOP("ChargesModel", "The model the feature ran on, if it names one"))),
+        (str(QT_TRANSLATE_NOOP("ChargesModel", "Credits")),
+         str(QT_TRANSLATE_NOOP("ChargesModel", "Credits the charge cost"))),
+        (str(QT_TRANSLATE_NOOP("ChargesModel", "Status")),
+         str(QT_TRANSLATE_NOOP("ChargesModel", "Whether the generation succeeded"))),
+        (str(QT_TRANSLATE_NOOP("ChargesModel", "Failure reason")),
+         str(QT_TRANSLATE_NOOP("ChargesModel", "Why a failed generation failed"))),
+        (str(QT_TRANSLATE_NOOP("ChargesModel", "Refunded")),
+         str(QT_TRANSLATE_NOOP("ChargesModel", "Credits given back for this charge, if any"))),
     )
     NUMERIC = frozenset({COL_C_CREDITS})
+    TR_CONTEXT = "ChargesModel"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -189,27 +216,29 @@ class ChargesModel(_AccountListModel):
         if column == COL_C_CREDITS:
             return fmt.credits_text(row.credits)
         if column == COL_C_STATUS:
-            return CHARGE_STATUSES.get(row.status, row.status)
+            return label(CHARGE_STATUSES, row.status)
         if column == COL_C_REASON:
             return row.failure_reason or ""
         if column == COL_C_REFUNDED:
             if row.refunded_credits is not None:
-                return f"Yes, {fmt.credits_text(row.refunded_credits)}"
+                return _tr("Yes, {credits}").format(
+                    credits=fmt.credits_text(row.refunded_credits))
             # Only a failed charge is a refund candidate; a "No" on every success is noise.
-            return "No" if row.status == "failed" else ""
+            return _tr("No") if row.status == "failed" else ""
         return None
 
     def tooltip(self, row: ChargeRow, column: int) -> str | None:
         if column == COL_C_TIME:
-            return f"{fmt.utc_datetime(row.occurred_at)}\nCharge id: {row.external_id}"
+            return _tr("{utc}\nCharge id: {id}").format(utc=fmt.utc_datetime(row.occurred_at),
+                                                        id=row.external_id)
         if column == COL_C_REFUNDED and row.refunded_at is not None:
-            return f"Refunded {fmt.local_datetime(row.refunded_at)} " \
-                   f"({fmt.utc_datetime(row.refunded_at)})"
+            return _tr("Refunded {local} ({utc})").format(
+                local=fmt.local_datetime(row.refunded_at), utc=fmt.utc_datetime(row.refunded_at))
         return None
 
     def foreground(self, row: ChargeRow, column: int) -> QBrush | None:
         if column == COL_C_STATUS and row.status == "failed":
-            return QBrush(Qt.GlobalColor.darkRed)
+            return QBrush(theme.color("danger"))
         return None
 
 
@@ -221,16 +250,27 @@ class LedgerModel(_AccountListModel):
     """The account's ledger, newest entry first, with the running balance."""
 
     COLUMNS = (
-        ("Time", "When the entry was written (local time; UTC in the tooltip)"),
-        ("Kind", "What moved the credits"),
-        ("Change", "Credits added (+) or taken (−)"),
-        ("Grant", "The grant whose credits moved"),
-        ("Actor", "Who made the change"),
-        ("Reason", "Why"),
-        ("Reference", "Ticket, invoice or payment reference"),
-        ("Balance after", "The account's ledger total right after this entry"),
+        (str(QT_TRANSLATE_NOOP("LedgerModel", "Time")),
+         str(QT_TRANSLATE_NOOP("LedgerModel",
+                           "When the entry was written (local time; UTC in the tooltip)"))),
+        (str(QT_TRANSLATE_NOOP("LedgerModel", "Kind")),
+         str(QT_TRANSLATE_NOOP("LedgerModel", "What moved the credits"))),
+        (str(QT_TRANSLATE_NOOP("LedgerModel", "Change")),
+         str(QT_TRANSLATE_NOOP("LedgerModel", "Credits added (+) or taken (−)"))),
+        (str(QT_TRANSLATE_NOOP("LedgerModel", "Grant")),
+         str(QT_TRANSLATE_NOOP("LedgerModel", "The grant whose credits moved"))),
+        (str(QT_TRANSLATE_NOOP("LedgerModel", "Actor")),
+         str(QT_TRANSLATE_NOOP("LedgerModel", "Who made the change"))),
+        (str(QT_TRANSLATE_NOOP("LedgerModel", "Reason")),
+         str(QT_TRANSLATE_NOOP("LedgerModel", "Why"))),
+        (str(QT_TRANSLATE_NOOP("LedgerModel", "Reference")),
+         str(QT_TRANSLATE_NOOP("LedgerModel", "Ticket, invoice or payment reference"))),
+        (str(QT_TRANSLATE_NOOP("LedgerModel", "Balance after")),
+         str(QT_TRANSLATE_NOOP("LedgerModel",
+                               "The account's ledger total right after this entry"))),
     )
     NUMERIC = frozenset({COL_L_DELTA, COL_L_BALANCE})
+    TR_CONTEXT = "LedgerModel"
 
     def reader(self) -> Callable[[Database, Cursor | None, int], Page[Any]]:
         account = self._account_id
@@ -244,11 +284,12 @@ class LedgerModel(_AccountListModel):
         if column == COL_L_TIME:
             return fmt.local_datetime(row.created_at)
         if column == COL_L_KIND:
-            return LEDGER_KINDS.get(row.kind, row.kind)
+            return label(LEDGER_KINDS, row.kind)
         if column == COL_L_DELTA:
             return signed(row.delta)
         if column == COL_L_GRANT:
-            return f"{GRANT_SOURCES.get(row.grant_source, row.grant_source)} #{row.grant_id}"
+            return _tr("{source} #{id}").format(source=label(GRANT_SOURCES, row.grant_source),
+                                               id=row.grant_id)
         if column == COL_L_ACTOR:
             return row.actor
         if column == COL_L_REASON:
@@ -266,9 +307,9 @@ class LedgerModel(_AccountListModel):
 
     def foreground(self, row: LedgerRow, column: int) -> QBrush | None:
         if column == COL_L_DELTA and row.delta < 0:
-            return QBrush(Qt.GlobalColor.darkRed)
+            return QBrush(theme.color("danger"))
         if column == COL_L_DELTA and row.delta > 0:
-            return QBrush(Qt.GlobalColor.darkGreen)
+            return QBrush(theme.color("success"))
         return None
 
 
@@ -279,13 +320,20 @@ class GrantsModel(LoadingModel):
     """Every grant of the account (a few dozen at most), newest first."""
 
     COLUMNS = (
-        ("Source", "Where the credits came from"),
-        ("Granted", "Credits the grant gave"),
-        ("Remaining", "Credits of the grant not spent yet"),
-        ("Created", "When the grant was made (local date)"),
-        ("Expires", "When its credits expire (local time); purchases never do"),
+        (str(QT_TRANSLATE_NOOP("GrantsModel", "Source")),
+         str(QT_TRANSLATE_NOOP("GrantsModel", "Where the credits came from"))),
+        (str(QT_TRANSLATE_NOOP("GrantsModel", "Granted")),
+         str(QT_TRANSLATE_NOOP("GrantsModel", "Credits the grant gave"))),
+        (str(QT_TRANSLATE_NOOP("GrantsModel", "Remaining")),
+         str(QT_TRANSLATE_NOOP("GrantsModel", "Credits of the grant not spent yet"))),
+        (str(QT_TRANSLATE_NOOP("GrantsModel", "Created")),
+         str(QT_TRANSLATE_NOOP("GrantsModel", "When the grant was made (local date)"))),
+        (str(QT_TRANSLATE_NOOP("GrantsModel", "Expires")),
+         str(QT_TRANSLATE_NOOP("GrantsModel",
+                           "When its credits expire (local time); purchases never do"))),
     )
     NUMERIC = frozenset({COL_G_GRANTED, COL_G_REMAINING})
+    TR_CONTEXT = "GrantsModel"
 
     def __init__(
         self, db: Database, worker: Worker, account_id: int, parent: QObject | None = None
@@ -310,7 +358,8 @@ class GrantsModel(LoadingModel):
 
     def display(self, row: GrantRow, column: int) -> str | None:
         if column == COL_G_SOURCE:
-            return f"{GRANT_SOURCES.get(row.source, row.source)} #{row.id}"
+            return _tr("{source} #{id}").format(source=label(GRANT_SOURCES, row.source),
+                                               id=row.id)
         if column == COL_G_GRANTED:
             return fmt.credits_text(row.granted)
         if column == COL_G_REMAINING:
@@ -318,14 +367,14 @@ class GrantsModel(LoadingModel):
         if column == COL_G_CREATED:
             return fmt.local_date(row.created_at)
         if column == COL_G_EXPIRES:
-            return "Never" if row.expires_at is None else fmt.local_datetime(row.expires_at)
+            return _tr("Never") if row.expires_at is None else fmt.local_datetime(row.expires_at)
         return None
 
     def tooltip(self, row: GrantRow, column: int) -> str | None:
         if column == COL_G_EXPIRES and row.expires_at is not None:
             return fmt.utc_datetime(row.expires_at)
         if column == COL_G_SOURCE and not row.live:
-            return "These credits no longer count: expired or used up."
+            return _tr("These credits no longer count: expired or used up.")
         return None
 
     def foreground(self, row: GrantRow, column: int) -> QBrush | None:

@@ -21,14 +21,47 @@ database cannot be reached a banner at the top says so and counts down to the
 next try (:mod:`banner`); when it answers again everything is read again. An
 unexpected fault in a background job opens the error dialog with "Copy details"
 (:mod:`error_report`).
+
+The finish: a tool bar with the everyday actions; every menu item has a keyboard
+shortcut (View > Sort accounts by: Alt+1 to Alt+8); Help has the user guide (F1) and
+About (Ctrl+F1, :mod:`about_dialog`). Given a ``QSettings``, the window remembers
+its size and place, tool bar, splitter, the accounts table's columns and sort order,
+the account lists' columns, and the accounts open on this database
+(:mod:`remembered`): they come back on the next start, an account deleted meanwhile
+quietly left out. Colours come from :mod:`theme`, so light and dark both read well;
+every text goes through Qt's translation (``self.tr``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QPainter, QPaintEvent
+from PySide6.QtCore import (
+    QT_TRANSLATE_NOOP,
+    QCoreApplication,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QSettings,
+    Qt,
+    QTimer,
+    QUrl,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDesktopServices,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -39,21 +72,27 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QPushButton,
     QSplitter,
     QTableView,
     QTabWidget,
+    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
 from credits_desktop.domain.permissions import ROLE_LABELS, Action
+from credits_desktop.services.errors import NotFound
 from credits_desktop.services.operations import Actor
-from credits_desktop.services.queries import AccountRow
+from credits_desktop.services.queries import AccountRow, AccountSummary, account_summary
 from credits_desktop.services.results import OperationResult
 from credits_desktop.store.database import Database
 
 from . import accounts_model as am
+from . import formatting as fmt
+from . import remembered, theme
+from .about_dialog import AboutDialog
 from .account_detail import AccountDetail
 from .account_filters import AccountFilterBar
 from .accounts_model import ACCOUNT_ROLE, AccountsModel, SearchFn
@@ -63,12 +102,18 @@ from .banner import ConnectionBanner
 from .detail_models import DETAIL_PAGE_SIZE
 from .error_report import ErrorReporter, set_report_database
 from .failures_view import FailuresView
+from .i18n import plural
 from .incident_dialog import IncidentDialog
 from .live import BACKOFF_SECONDS, POLL_INTERVAL_MS, ChangeWatcher
 from .role_gate import gate
 from .workers import Worker
 
-__all__ = ["SEARCH_DELAY_MS", "AccountsTable", "MainWindow"]
+__all__ = ["SEARCH_DELAY_MS", "USER_GUIDE", "AccountsTable", "MainWindow"]
+
+log = logging.getLogger(__name__)
+
+# The translation context of the module's constants (the window's own is its class).
+CONTEXT = "MainWindow"
 
 # How long the status bar says "Connection restored".
 RESTORED_MESSAGE_MS = 5000
@@ -76,25 +121,43 @@ RESTORED_MESSAGE_MS = 5000
 CHANGE_MESSAGE_MS = 10_000
 # Long enough that typing an address runs one search, short enough to feel immediate.
 SEARCH_DELAY_MS = 200
-SEARCH_PLACEHOLDER = "Search by email, name or account id"
+SEARCH_PLACEHOLDER = str(QT_TRANSLATE_NOOP("MainWindow", "Search by email, name or account id"))
 # The share of the window's height the open accounts get when the first one opens.
 DETAIL_SHARE = 0.62
 
 # Room between a right-aligned number and the left-aligned text of the next column.
 TABLE_STYLE = "QTableView::item { padding-left: 2px; padding-right: 6px; }"
 
-# View > Sort accounts by: the columns' titles, each with its own Alt+letter; the
-# keyboard's way to what a header click does.
+# View > Sort accounts by: the columns' titles, each with its own Alt+letter (and
+# Alt+1… as shortcut, in column order); the keyboard's way to what a header click does.
 SORT_LABELS: dict[int, str] = {
-    am.COL_NAME: "&Name",
-    am.COL_EMAIL: "&Email",
-    am.COL_PLAN: "&Plan",
-    am.COL_PLAN_LEFT: "Plan &credits left",
-    am.COL_PURCHASED: "P&urchased",
-    am.COL_TOTAL: "&Total available",
-    am.COL_NEXT_RESET: "Next &reset",
-    am.COL_LAST_ACTIVITY: "&Last activity",
+    am.COL_NAME: str(QT_TRANSLATE_NOOP("MainWindow", "&Name")),
+    am.COL_EMAIL: str(QT_TRANSLATE_NOOP("MainWindow", "&Email")),
+    am.COL_PLAN: str(QT_TRANSLATE_NOOP("MainWindow", "&Plan")),
+    am.COL_PLAN_LEFT: str(QT_TRANSLATE_NOOP("MainWindow", "Plan &credits left")),
+    am.COL_PURCHASED: str(QT_TRANSLATE_NOOP("MainWindow", "P&urchased")),
+    am.COL_TOTAL: str(QT_TRANSLATE_NOOP("MainWindow", "&Total available")),
+    am.COL_NEXT_RESET: str(QT_TRANSLATE_NOOP("MainWindow", "Next &reset")),
+    am.COL_LAST_ACTIVITY: str(QT_TRANSLATE_NOOP("MainWindow", "&Last activity")),
 }
+
+# The staff roles as the status bar names them (domain.permissions.ROLE_LABELS, which
+# cannot use Qt, holds the same English words).
+ROLE_NAMES = (
+    str(QT_TRANSLATE_NOOP("Roles", "Support")),
+    str(QT_TRANSLATE_NOOP("Roles", "Finance")),
+    str(QT_TRANSLATE_NOOP("Roles", "Manager")),
+    str(QT_TRANSLATE_NOOP("Roles", "Admin")),
+    str(QT_TRANSLATE_NOOP("Roles", "System")),
+)
+
+# Help > User guide: the guide in the source tree (docs/user-guide.md), when running
+# from a checkout of it.
+USER_GUIDE = Path(__file__).resolve().parents[2] / "docs" / "user-guide.md"
+
+# The settings keys of the tables' column layouts.
+ACCOUNTS_HEADER_KEY = "headers/accounts"
+DETAIL_HEADER_KEY = "headers/account_{kind}"
 
 # Typical widest contents, to size the columns before any row is loaded.
 _SAMPLE_TEXT = {
@@ -104,9 +167,9 @@ _SAMPLE_TEXT = {
     am.COL_PLAN_LEFT: "20,000 / 20,000",
     am.COL_PURCHASED: "1,000,000",
     am.COL_TOTAL: "1,000,000",
-    am.COL_NEXT_RESET: "2026-12-31",
-    am.COL_LAST_ACTIVITY: "2026-12-31 23:59",
 }
+# A wide date and time in every locale's form (two-digit day and month, an afternoon).
+SAMPLE_MOMENT = datetime(2026, 12, 28, 22, 58, tzinfo=UTC)
 
 
 class AccountsTable(QTableView):
@@ -150,6 +213,8 @@ class MainWindow(QMainWindow):
 
     # File > Connect to another database…: the launcher opens the connection dialog.
     connect_requested = Signal()
+    # The accounts open at the last close are open again (settings given).
+    accounts_reopened = Signal()
 
     def __init__(
         self,
@@ -163,17 +228,22 @@ class MainWindow(QMainWindow):
         parent: QWidget | None = None,
         poll_interval_ms: int = POLL_INTERVAL_MS,
         backoff: Sequence[float] = BACKOFF_SECONDS,
+        settings: QSettings | None = None,
     ) -> None:
         super().__init__(parent)
         self._db = db
         self._actor = actor
+        # Where the layout is remembered; None: nothing is read or saved (tests).
+        self._settings = settings
+        # The splitter's remembered sizes are put back the first time a tab shows.
+        self._splitter_restored = False
         self.worker = worker if worker is not None else Worker(self)
         self._detail_page_size = detail_page_size
         # Enter or Down in the search field while the results load: select the
         # first result when it arrives.
         self._first_row_wanted = False
 
-        self.setWindowTitle("Credits Desk")
+        self.setWindowTitle(self.tr("Credits Desk"))
         self.resize(1280, 760)
 
         extra = {} if search is None else {"search": search}
@@ -181,16 +251,16 @@ class MainWindow(QMainWindow):
 
         self.search = QLineEdit()
         self.search.setObjectName("search")
-        self.search.setAccessibleName("Account search")
-        self.search.setAccessibleDescription(
+        self.search.setAccessibleName(self.tr("Account search"))
+        self.search.setAccessibleDescription(self.tr(
             "Type the start of an email address, a name or an account id; Enter or Down "
             "moves to the accounts found"
-        )
-        self.search.setPlaceholderText(SEARCH_PLACEHOLDER)
+        ))
+        self.search.setPlaceholderText(_tr(SEARCH_PLACEHOLDER))
         self.search.setClearButtonEnabled(True)
-        self.search.setToolTip(
+        self.search.setToolTip(self.tr(
             "Type the start of an email address, a name or an account id (Ctrl+F)"
-        )
+        ))
         self.search.installEventFilter(self)
 
         self._debounce = QTimer(self)
@@ -207,16 +277,13 @@ class MainWindow(QMainWindow):
 
         self.error_bar = QFrame()
         self.error_bar.setObjectName("errorBar")
-        self.error_bar.setStyleSheet(
-            "#errorBar { background: #fdecea; border: 1px solid #f1aeb5; border-radius: 4px; }"
-            "#errorBar QLabel { color: #58151c; }"
-        )
+        self._style_error_bar()
         self.error_text = QLabel()
         self.error_text.setObjectName("errorText")
         self.error_text.setWordWrap(True)
-        retry = QPushButton("Try again")
+        retry = QPushButton(self.tr("Try again"))
         retry.setObjectName("retry")
-        retry.setAccessibleName("Try loading the accounts again")
+        retry.setAccessibleName(self.tr("Try loading the accounts again"))
         retry.clicked.connect(self._retry)
         bar = QHBoxLayout(self.error_bar)
         bar.setContentsMargins(10, 6, 6, 6)
@@ -226,20 +293,20 @@ class MainWindow(QMainWindow):
 
         self.table = AccountsTable()
         self.table.setObjectName("accounts")
-        self.table.setAccessibleName("Accounts")
+        self.table.setAccessibleName(self.tr("Accounts"))
         self.table.setAccessibleDescription(
-            "Accounts found; Enter opens the selected one in a tab below")
+            self.tr("Accounts found; Enter opens the selected one in a tab below"))
         self.table.setModel(self.model)
         self._set_up_table()
         self.table.activated.connect(self._open_account)
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("openAccounts")
-        self.tabs.setAccessibleName("Open accounts")
-        self.tabs.tabBar().setAccessibleName("Open account tabs")
-        self.tabs.tabBar().setAccessibleDescription(
+        self.tabs.setAccessibleName(self.tr("Open accounts"))
+        self.tabs.tabBar().setAccessibleName(self.tr("Open account tabs"))
+        self.tabs.tabBar().setAccessibleDescription(self.tr(
             "Accounts and work lists opened; Ctrl+Page Down and Ctrl+Page Up switch, "
-            "Ctrl+W closes one")
+            "Ctrl+W closes one"))
         self.tabs.setTabsClosable(True)
         self.tabs.setMovable(True)
         self.tabs.setDocumentMode(True)
@@ -271,6 +338,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self._set_up_actions()
+        self._set_up_tool_bar()
         self._set_up_status_bar()
 
         self.model.loading_changed.connect(self._update_state)
@@ -280,13 +348,22 @@ class MainWindow(QMainWindow):
         self.model.rowsInserted.connect(self._update_state)
 
         # Setting the sort indicator before enabling sorting makes the view's first
-        # sort() call (which enabling triggers) load the first page by name.
+        # sort() call (which enabling triggers) load the first page by name, or in the
+        # order remembered with the columns: the rows come sorted, in SQL, either way.
         header = self.table.horizontalHeader()
         header.setSortIndicator(am.COL_NAME, Qt.SortOrder.AscendingOrder)
+        if settings is not None:
+            remembered.keep_header(header, settings, ACCOUNTS_HEADER_KEY)
+            remembered.restore_window(self, settings)
         self.table.setSortingEnabled(True)
+        self._sorted_by(header.sortIndicatorSection(), header.sortIndicatorOrder())
         self._update_state()
         self.search.setFocus()
         self._set_up_live(poll_interval_ms, backoff)
+        self.about_dialog: AboutDialog | None = None
+        self.guide_message: QMessageBox | None = None
+        if settings is not None:
+            self._reopen_accounts(settings)
 
     # -- set-up -----------------------------------------------------------------------
 
@@ -315,86 +392,92 @@ class MainWindow(QMainWindow):
         header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         metrics = table.fontMetrics()
         header_metrics = header.fontMetrics()
-        for column, sample in _SAMPLE_TEXT.items():
-            title = am.COLUMNS[column][0]
+        samples = {**_SAMPLE_TEXT, am.COL_NEXT_RESET: fmt.local_date(SAMPLE_MOMENT),
+                   am.COL_LAST_ACTIVITY: fmt.local_datetime(SAMPLE_MOMENT)}
+        for column, sample in samples.items():
+            title = str(self.model.headerData(column, Qt.Orientation.Horizontal))
             # Room for the text, the cell padding and the header's sort arrow.
             width = max(metrics.horizontalAdvance(sample) + 24,
                         header_metrics.horizontalAdvance(title) + 36)
             header.resizeSection(column, width)
 
+    def _action(self, text: str, keys: str | QKeySequence.StandardKey | list[QKeySequence],
+                slot: Callable[[], object]) -> QAction:
+        action = QAction(text, self)
+        if isinstance(keys, list):
+            action.setShortcuts(keys)
+        else:
+            action.setShortcut(QKeySequence(keys))
+        action.triggered.connect(lambda _checked=False: slot())
+        return action
+
     def _set_up_actions(self) -> None:
-        find = QAction("&Find account", self)
-        find.setShortcut(QKeySequence.StandardKey.Find)
-        find.triggered.connect(self.focus_search)
-        refresh = QAction("&Refresh", self)
-        refresh.setShortcut(QKeySequence.StandardKey.Refresh)
-        refresh.triggered.connect(self.refresh)
-        close_tab = QAction("&Close tab", self)
+        tr = self.tr
+        find = self._action(tr("&Find account"), QKeySequence.StandardKey.Find,
+                            self.focus_search)
+        # F5 on every platform: the platform's "Refresh" is Ctrl+R on some, the refund.
+        refresh = self._action(tr("&Refresh"), "F5", self.refresh)
         # Ctrl+W everywhere, with the platform's own "close" keys (once each: a key
         # listed twice would be ambiguous and do nothing).
         keys = [QKeySequence("Ctrl+W")]
         for sequence in QKeySequence.keyBindings(QKeySequence.StandardKey.Close):
             if sequence not in keys:
                 keys.append(sequence)
-        close_tab.setShortcuts(keys)
-        close_tab.triggered.connect(self._close_current_tab)
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        quit_action.triggered.connect(self.close)
+        close_tab = self._action(tr("&Close tab"), keys, self._close_current_tab)
+        # Ctrl+Q everywhere (Windows has no standard "quit" key).
+        quit_action = self._action(tr("&Quit"), "Ctrl+Q", self.close)
         # Between the open accounts and work lists, as in a browser; Ctrl+Tab stays
         # Qt's own: inside an account it moves between its grants, charges and ledger.
-        next_tab = QAction("&Next tab", self)
-        next_tab.setShortcut(QKeySequence("Ctrl+PgDown"))
-        next_tab.triggered.connect(lambda: self._step_tab(1))
-        previous_tab = QAction("&Previous tab", self)
-        previous_tab.setShortcut(QKeySequence("Ctrl+PgUp"))
-        previous_tab.triggered.connect(lambda: self._step_tab(-1))
+        next_tab = self._action(tr("&Next tab"), "Ctrl+PgDown", lambda: self._step_tab(1))
+        previous_tab = self._action(tr("&Previous tab"), "Ctrl+PgUp",
+                                    lambda: self._step_tab(-1))
         self.next_tab_action, self.previous_tab_action = next_tab, previous_tab
 
-        connect_other = QAction("&Connect to another database…", self)
-        connect_other.triggered.connect(lambda: self.connect_requested.emit())
+        connect_other = self._action(tr("&Connect to another database…"), "Ctrl+Shift+O",
+                                     self.connect_requested.emit)
         self.connect_action = connect_other
 
-        refund = QAction("&Refund selected charges…", self)
-        refund.setShortcut(QKeySequence("Ctrl+R"))
-        refund.triggered.connect(lambda: self._with_detail(AccountDetail.open_refund_dialog))
-        adjust = QAction("&Adjust purchased credits…", self)
-        adjust.setShortcut(QKeySequence("Ctrl+Shift+A"))
-        adjust.triggered.connect(lambda: self._with_detail(AccountDetail.open_adjust_dialog))
+        refund = self._action(tr("&Refund selected charges…"), "Ctrl+R",
+                              lambda: self._with_detail(AccountDetail.open_refund_dialog))
+        refund.setIconText(tr("Refund…"))
+        adjust = self._action(tr("&Adjust purchased credits…"), "Ctrl+Shift+A",
+                              lambda: self._with_detail(AccountDetail.open_adjust_dialog))
+        adjust.setIconText(tr("Adjust…"))
         gate(adjust, self._actor, Action.ADJUST_PURCHASED)
-        reverse = QAction("Re&verse selected ledger entry…", self)
-        reverse.triggered.connect(lambda: self._with_detail(AccountDetail.open_reverse_dialog))
-        failures = QAction("&Failed charges not refunded", self)
-        failures.setShortcut(QKeySequence("Ctrl+1"))
-        failures.triggered.connect(lambda: self.open_worklist("failures"))
-        approvals = QAction("A&pprovals", self)
-        approvals.setShortcut(QKeySequence("Ctrl+2"))
-        approvals.triggered.connect(lambda: self.open_worklist("approvals"))
-        audit = QAction("Au&dit log", self)
-        audit.setShortcut(QKeySequence("Ctrl+3"))
-        audit.triggered.connect(lambda: self.open_worklist("audit"))
-        incident = QAction("&Incident refund…", self)
-        incident.triggered.connect(self.open_incident_dialog)
+        reverse = self._action(tr("Re&verse selected ledger entry…"), "Ctrl+Shift+E",
+                               lambda: self._with_detail(AccountDetail.open_reverse_dialog))
+        failures = self._action(tr("&Failed charges not refunded"), "Ctrl+1",
+                                lambda: self.open_worklist("failures"))
+        failures.setIconText(tr("Failures"))
+        approvals = self._action(tr("A&pprovals"), "Ctrl+2",
+                                 lambda: self.open_worklist("approvals"))
+        approvals.setIconText(tr("Approvals"))
+        audit = self._action(tr("Au&dit log"), "Ctrl+3", lambda: self.open_worklist("audit"))
+        audit.setIconText(tr("Audit"))
+        incident = self._action(tr("&Incident refund…"), "Ctrl+Shift+I",
+                                self.open_incident_dialog)
         gate(incident, self._actor, Action.INCIDENT_REFUND,
-             allowed_tip="Refund every failed charge of a feature in a time window")
+             allowed_tip=tr("Refund every failed charge of a feature in a time window"))
         self.incident_action = incident
         self.incident_dialog: IncidentDialog | None = None
         self.refund_action, self.adjust_action, self.reverse_action = refund, adjust, reverse
-        dashboard = QAction("Dash&board", self)
-        dashboard.setShortcut(QKeySequence("Ctrl+4"))
-        dashboard.triggered.connect(lambda: self.open_worklist("dashboard"))
-        finance = QAction("Fi&nance report", self)
-        finance.setShortcut(QKeySequence("Ctrl+5"))
-        finance.triggered.connect(lambda: self.open_worklist("finance"))
+        dashboard = self._action(tr("Dash&board"), "Ctrl+4",
+                                 lambda: self.open_worklist("dashboard"))
+        dashboard.setIconText(tr("Dashboard"))
+        finance = self._action(tr("Fi&nance report"), "Ctrl+5",
+                               lambda: self.open_worklist("finance"))
         self.failures_action, self.approvals_action, self.audit_action = (
             failures, approvals, audit)
         self.dashboard_action, self.finance_action = dashboard, finance
+        guide = self._action(tr("&User guide"), "F1", self.open_user_guide)
+        about = self._action(tr("&About Credits Desk"), "Ctrl+F1", self.open_about)
+        self.guide_action, self.about_action = guide, about
 
-        file_menu = self.menuBar().addMenu("&File")
+        file_menu = self.menuBar().addMenu(tr("&File"))
         file_menu.addAction(connect_other)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
-        view_menu = self.menuBar().addMenu("&View")
+        view_menu = self.menuBar().addMenu(tr("&View"))
         view_menu.addAction(find)
         view_menu.addAction(refresh)
         view_menu.addAction(close_tab)
@@ -403,11 +486,11 @@ class MainWindow(QMainWindow):
         view_menu.addAction(previous_tab)
         view_menu.addSeparator()
         view_menu.addMenu(self._sort_menu())
-        account_menu = self.menuBar().addMenu("&Account")
+        account_menu = self.menuBar().addMenu(tr("&Account"))
         account_menu.setToolTipsVisible(True)
         for action in (refund, adjust, reverse):
             account_menu.addAction(action)
-        work_menu = self.menuBar().addMenu("&Work")
+        work_menu = self.menuBar().addMenu(tr("&Work"))
         work_menu.setToolTipsVisible(True)
         for action in (failures, approvals, audit):
             work_menu.addAction(action)
@@ -416,20 +499,67 @@ class MainWindow(QMainWindow):
         work_menu.addAction(finance)
         work_menu.addSeparator()
         work_menu.addAction(incident)
+        help_menu = self.menuBar().addMenu(tr("&Help"))
+        help_menu.addAction(guide)
+        help_menu.addSeparator()
+        help_menu.addAction(about)
         self.work_menu = work_menu
         self.find_action = find
         self.refresh_action = refresh
         self.close_tab_action = close_tab
+        self.quit_action = quit_action
+
+    def _set_up_tool_bar(self) -> None:
+        """The everyday actions, one click away; the same actions as the menus."""
+        tool_bar = QToolBar(self.tr("Main tool bar"), self)
+        # Its name is how saveState() finds it again on the next start.
+        tool_bar.setObjectName("mainToolBar")
+        # Text only: words need no explaining and stay crisp at any scale.
+        tool_bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        tool_bar.setMovable(True)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tool_bar)
+        # What a screen reader says for each button (the short texts alone do not
+        # say what they act on).
+        spoken = [
+            (self.refresh_action, self.tr("Refresh the accounts and the open tab")),
+            (self.find_action, self.tr("Find an account")),
+            None,
+            (self.refund_action, self.tr("Refund the selected charges")),
+            (self.adjust_action, self.tr("Adjust the purchased credits")),
+            None,
+            (self.failures_action, self.tr("Open the failed charges not refunded")),
+            (self.approvals_action, self.tr("Open the approvals")),
+            (self.audit_action, self.tr("Open the audit log")),
+            (self.dashboard_action, self.tr("Open the dashboard")),
+        ]
+        self.find_action.setIconText(self.tr("Find"))
+        for entry in spoken:
+            if entry is None:
+                tool_bar.addSeparator()
+                continue
+            action, name = entry
+            tool_bar.addAction(action)
+            button = tool_bar.widgetForAction(action)
+            if button is not None:
+                button.setAccessibleName(name)
+                button.setObjectName(f"tool_{action.iconText().rstrip('…').lower()}")
+        # The button Qt shows when the window is too narrow for every button.
+        extension = tool_bar.findChild(QWidget, "qt_toolbar_ext_button")
+        if extension is not None:
+            extension.setAccessibleName(self.tr("More tool bar buttons"))
+        tool_bar.toggleViewAction().setText(self.tr("Show the &tool bar"))
+        self.tool_bar = tool_bar
 
     def _sort_menu(self) -> QMenu:
-        menu = QMenu("&Sort accounts by", self)
+        menu = QMenu(self.tr("&Sort accounts by"), self)
         menu.setToolTipsVisible(True)
         group = QActionGroup(self)
         self.sort_actions: dict[int, QAction] = {}
-        for column, label in SORT_LABELS.items():
-            action = QAction(label, self)
+        for number, (column, label) in enumerate(SORT_LABELS.items(), start=1):
+            action = QAction(_tr(label), self)
             action.setCheckable(True)
-            action.setToolTip("Choose it again to reverse the order")
+            action.setShortcut(QKeySequence(f"Alt+{number}"))
+            action.setToolTip(self.tr("Choose it again to reverse the order"))
             action.triggered.connect(lambda _checked=False, c=column: self.sort_by(c))
             group.addAction(action)
             menu.addAction(action)
@@ -443,11 +573,13 @@ class MainWindow(QMainWindow):
         url = self._db.display_url()
         self.database_label = QLabel(_elide_middle(url, 70))
         self.database_label.setObjectName("statusDatabase")
-        self.database_label.setToolTip(f"Database: {url}")
+        self.database_label.setToolTip(self.tr("Database: {url}").format(url=url))
         role = ROLE_LABELS.get(self._actor.role, str(self._actor.role))
-        self.staff_label = QLabel(f"{self._actor.display_name} · {role}")
+        self.staff_label = QLabel(self.tr("{name} · {role}").format(
+            name=self._actor.display_name, role=QCoreApplication.translate("Roles", role)))
         self.staff_label.setObjectName("statusStaff")
-        self.staff_label.setToolTip(f"Signed in as {self._actor.username}")
+        self.staff_label.setToolTip(
+            self.tr("Signed in as {username}").format(username=self._actor.username))
         self.count_label = QLabel()
         self.count_label.setObjectName("statusCount")
         status.addWidget(self.count_label, 1)
@@ -501,7 +633,8 @@ class MainWindow(QMainWindow):
 
     def open_account(self, row: AccountRow) -> AccountDetail:
         """Show ``row``'s account in its tab: a new one, or the one already open."""
-        return self.open_account_id(row.id, row.name, f"{row.name} ({row.email})")
+        return self.open_account_id(
+            row.id, row.name, self.tr("{name} ({email})").format(name=row.name, email=row.email))
 
     def open_account_id(self, account_id: int, name: str = "", tooltip: str = ""
                         ) -> AccountDetail:
@@ -510,9 +643,14 @@ class MainWindow(QMainWindow):
         if existing is not None:
             self.tabs.setCurrentWidget(existing)
             return existing
-        name = name or f"Account #{account_id}"
+        name = name or self.tr("Account #{id}").format(id=account_id)
         detail = AccountDetail(self._db, self.worker, account_id, name, actor=self._actor,
                                page_size=self._detail_page_size)
+        if self._settings is not None:
+            # Column widths and order per list kind, the same for every account.
+            for kind, header in detail.headers().items():
+                remembered.keep_header(header, self._settings,
+                                       DETAIL_HEADER_KEY.format(kind=kind))
         detail.summary_loaded.connect(lambda _s, d=detail: self._retitle(d))
         detail.summary_loaded.connect(
             lambda s, d=detail: self.watcher.note_seen(d.account_id, s.change_seq)
@@ -540,30 +678,35 @@ class MainWindow(QMainWindow):
             failures = FailuresView(db, worker, actor)
             failures.open_account_requested.connect(self.open_account_id)
             failures.refunded.connect(self._account_changed_here)
-            return ("Failed, not refunded", "Failed charges across all accounts that were "
-                    "never refunded", failures)
+            return (self.tr("Failed, not refunded"),
+                    self.tr("Failed charges across all accounts that were never refunded"),
+                    failures)
         if kind == "approvals":
             approvals = ApprovalsView(db, worker, actor)
             approvals.open_account_requested.connect(self.open_account_id)
             approvals.decided.connect(self._account_changed_here)
-            return "Approvals", "Requests waiting for a second pair of eyes", approvals
+            return (self.tr("Approvals"), self.tr("Requests waiting for a second pair of eyes"),
+                    approvals)
         if kind == "audit":
             audit = AuditView(db, worker, actor)
             audit.open_account_requested.connect(self.open_account_id)
-            return "Audit log", "Every staff action, including refused attempts", audit
+            return (self.tr("Audit log"), self.tr("Every staff action, including refused "
+                                                  "attempts"), audit)
         if kind == "dashboard":
             # Imported on first use: the charts (pyqtgraph) need not slow the start-up.
             from .dashboard_view import DashboardView
 
             dashboard = DashboardView(db, worker, actor)
             dashboard.open_account_requested.connect(self.open_account_id)
-            return "Dashboard", "Usage, failures, refunds and sales across all accounts", \
-                dashboard
+            return (self.tr("Dashboard"),
+                    self.tr("Usage, failures, refunds and sales across all accounts"),
+                    dashboard)
         if kind == "finance":
             from .finance_report_view import FinanceReportView
 
-            return ("Finance report", "Credits granted, purchased, used, refunded and "
-                    "expired per month, reconciled", FinanceReportView(db, worker, actor))
+            return (self.tr("Finance report"),
+                    self.tr("Credits granted, purchased, used, refunded and expired per "
+                            "month, reconciled"), FinanceReportView(db, worker, actor))
         raise ValueError(f"unknown work list {kind!r}")
 
     def _add_tab(self, widget: QWidget, title: str, tooltip: str) -> None:
@@ -572,17 +715,26 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentIndex(index)
         if not self.tabs.isVisible():
             self.tabs.show()
-            height = self.splitter.height()
-            detail_height = int(height * DETAIL_SHARE)
-            self.splitter.setSizes([max(height - detail_height, 1), detail_height])
+            if not self._restore_splitter():
+                height = self.splitter.height()
+                detail_height = int(height * DETAIL_SHARE)
+                self.splitter.setSizes([max(height - detail_height, 1), detail_height])
+
+    def _restore_splitter(self) -> bool:
+        """The remembered split between the accounts and the tabs, the first time the
+        tabs show (later the user's own split of this session stays)."""
+        if self._settings is None or self._splitter_restored:
+            return False
+        self._splitter_restored = True
+        return remembered.restore_splitter(self.splitter, self._settings)
 
     @Slot(object)
     def _account_changed_here(self, result: OperationResult) -> None:
         """A change made from this window: say what happened and show it everywhere."""
         message = result.message
         if result.replayed:
-            message = ("This change had already been saved; it was not applied twice. "
-                       + message)
+            message = self.tr("This change had already been saved; it was not applied "
+                              "twice. {message}").format(message=message)
         self.statusBar().showMessage(message, CHANGE_MESSAGE_MS)
         self.model.refresh(rows=self.model.rowCount())
         for account_id in result.account_ids:
@@ -648,12 +800,16 @@ class MainWindow(QMainWindow):
     def _with_detail(self, method: Callable[[AccountDetail], None]) -> None:
         detail = self.current_detail()
         if detail is None:
-            self.statusBar().showMessage("Open an account first (Enter on a row).",
+            self.statusBar().showMessage(self.tr("Open an account first (Enter on a row)."),
                                          CHANGE_MESSAGE_MS)
             return
         method(detail)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._settings is not None and self.isVisible():
+            # Only a window on screen has a layout worth keeping (a replaced window
+            # is closed once more when the application ends).
+            self.save_layout()
         # Queries still running finish on their own; their results are not wanted.
         self._debounce.stop()
         self.watcher.stop()
@@ -671,6 +827,114 @@ class MainWindow(QMainWindow):
             self._search_now_and_go_to_table()
             return True
         return super().eventFilter(watched, event)
+
+    def changeEvent(self, event: QEvent) -> None:
+        # The light or dark palette was switched: the error bar's colours follow.
+        if theme.is_palette_change(event):
+            self._style_error_bar()
+        super().changeEvent(event)
+
+    def _style_error_bar(self) -> None:
+        theme.set_style_sheet(
+            self.error_bar,
+            f"#errorBar {{ background: {theme.css('danger_background')}; "
+            f"border: 1px solid {theme.css('danger_border')}; border-radius: 4px; }}"
+            f"#errorBar QLabel {{ color: {theme.css('danger')}; }}"
+        )
+
+    # -- help ---------------------------------------------------------------------------
+
+    @Slot()
+    def open_about(self) -> AboutDialog:
+        """Help > About: the versions and the database, with "Copy" for a ticket."""
+        if self.about_dialog is not None:
+            self.about_dialog.raise_()
+            self.about_dialog.activateWindow()
+            return self.about_dialog
+        dialog = AboutDialog(self._db, self.worker, self)
+        dialog.finished.connect(lambda _r, d=dialog: self._about_closed(d))
+        self.about_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _about_closed(self, dialog: AboutDialog) -> None:
+        if self.about_dialog is dialog:
+            self.about_dialog = None
+        dialog.deleteLater()
+
+    @Slot()
+    def open_user_guide(self) -> None:
+        """Help > User guide: docs/user-guide.md of the source tree, in the program the
+        system opens such files with; else say where the guide is."""
+        guide = USER_GUIDE
+        if guide.is_file() and QDesktopServices.openUrl(QUrl.fromLocalFile(str(guide))):
+            return
+        if guide.is_file():
+            text = self.tr("The user guide could not be opened with another program. It "
+                           "is the file {path}").format(path=str(guide))
+        else:
+            text = self.tr("The user guide is not installed with this copy of Credits "
+                           "Desk. It is docs/user-guide.md in the Credits Desk source; ask "
+                           "whoever installed Credits Desk for it.")
+        box = QMessageBox(QMessageBox.Icon.Information, self.tr("User guide"), text,
+                          QMessageBox.StandardButton.Close, self)
+        box.setObjectName("guideMessage")
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.guide_message = box
+        box.open()
+
+    # -- the remembered layout -------------------------------------------------------------
+
+    def save_layout(self) -> None:
+        """Remember the window, its tables and the open accounts (also done on close)."""
+        settings = self._settings
+        if settings is None:
+            return
+        remembered.remember_window(self, settings)
+        remembered.remember_header(self.table.horizontalHeader(), settings,
+                                   ACCOUNTS_HEADER_KEY)
+        if self.tabs.isVisible():
+            remembered.remember_splitter(self.splitter, settings)
+        # The account lists' headers were saved as they changed (keep_header): the
+        # last one changed wins, whichever account it belonged to.
+        current = self.current_detail()
+        remembered.remember_open_accounts(
+            settings, self._db.display_url(),
+            remembered.OpenAccounts(tuple(d.account_id for d in self.open_details()),
+                                    current.account_id if current is not None else None),
+        )
+        settings.sync()
+
+    def _reopen_accounts(self, settings: QSettings) -> None:
+        """Open the accounts open on this database last time, in the same order; those
+        deleted since (or unreadable now) are left out without a word."""
+        wanted = remembered.remembered_open_accounts(settings, self._db.display_url())
+        if not wanted.ids:
+            return
+        db, ids = self._db, wanted.ids
+
+        def read() -> list[AccountSummary]:
+            found = []
+            for account_id in ids:
+                # Deleted since: left out.
+                with contextlib.suppress(NotFound):
+                    found.append(account_summary(db, account_id))
+            return found
+
+        job = self.worker.submit(read)
+        job.succeeded.connect(lambda found: self._reopened(found, wanted.current))
+        job.failed.connect(lambda message: log.info("open accounts not reopened: %s",
+                                                    message))
+
+    def _reopened(self, found: list[AccountSummary], current: int | None) -> None:
+        for summary in found:
+            self.open_account_id(summary.id, summary.name,
+                                 self.tr("{name} ({email})").format(name=summary.name,
+                                                                    email=summary.email))
+        detail = self.detail_for(current) if current is not None else None
+        if detail is not None:
+            self.tabs.setCurrentWidget(detail)
+        self.accounts_reopened.emit()
 
     # -- live data and the connection --------------------------------------------------
 
@@ -714,7 +978,7 @@ class MainWindow(QMainWindow):
             self.filter_bar.load()
         for detail in self.open_details():
             detail.refresh()
-        self.statusBar().showMessage("Connection restored", RESTORED_MESSAGE_MS)
+        self.statusBar().showMessage(self.tr("Connection restored"), RESTORED_MESSAGE_MS)
 
     # -- slots -------------------------------------------------------------------------
 
@@ -793,33 +1057,38 @@ class MainWindow(QMainWindow):
     def _update_state(self) -> None:
         model = self.model
         count = model.rowCount()
-        noun = "account" if count == 1 else "accounts"
         if model.is_loading and count == 0:
-            text = "Loading accounts…"
+            text = self.tr("Loading accounts…")
         elif model.has_failed and count == 0:
-            text = "No accounts loaded"
+            text = self.tr("No accounts loaded")
+        elif model.is_loading:
+            text = self.tr("%Ln account(s) loaded, loading…", "", plural(count))
+        elif not model.is_complete and not model.has_failed:
+            text = self.tr("%Ln account(s) loaded, scroll for more", "", plural(count))
         else:
-            text = f"{count:,} {noun} loaded"
-            if model.is_loading:
-                text += ", loading…"
-            elif not model.is_complete and not model.has_failed:
-                text += ", scroll for more"
+            text = self.tr("%Ln account(s) loaded", "", plural(count))
         self.count_label.setText(text)
         self.table.set_placeholder(self._empty_text())
 
     def _empty_text(self) -> str:
         model = self.model
         if model.is_loading:
-            return "Loading accounts…"
+            return self.tr("Loading accounts…")
         if model.has_failed:
-            return "The accounts could not be loaded."
+            return self.tr("The accounts could not be loaded.")
         if model.filters.active:
             if model.query.text:
-                return f"No account matches “{model.query.text}” with these filters."
-            return "No account matches the filters."
+                return self.tr("No account matches “{text}” with these filters.").format(
+                    text=model.query.text)
+            return self.tr("No account matches the filters.")
         if model.query.text:
-            return f"No account matches “{model.query.text}”."
-        return "There are no accounts in this database yet."
+            return self.tr("No account matches “{text}”.").format(text=model.query.text)
+        return self.tr("There are no accounts in this database yet.")
+
+
+def _tr(text: str) -> str:
+    """A constant of this module, translated."""
+    return QCoreApplication.translate(CONTEXT, text)
 
 
 def _tab_title(name: str) -> str:

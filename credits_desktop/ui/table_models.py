@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from PySide6.QtCore import (
     QAbstractTableModel,
+    QCoreApplication,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
@@ -50,9 +51,11 @@ def greyed() -> QBrush:
 class RowsModel(QAbstractTableModel):
     """Rows of one kind shown in fixed columns; subclasses say what each cell shows."""
 
-    # Header title and tooltip of each column.
-    # Header title and tooltip of each column (more items after those are ignored).
+    # Header title and tooltip of each column (more items after those are ignored),
+    # in English: headerData translates them in the context TR_CONTEXT, where the
+    # subclass marks them with QT_TRANSLATE_NOOP.
     COLUMNS: tuple[tuple[str, ...], ...] = ()
+    TR_CONTEXT: str = "RowsModel"
     NUMERIC: frozenset[int] = frozenset()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -86,9 +89,9 @@ class RowsModel(QAbstractTableModel):
         if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.COLUMNS):
             return None
         if role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section][0]
+            return QCoreApplication.translate(self.TR_CONTEXT, self.COLUMNS[section][0])
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self.COLUMNS[section][1]
+            return QCoreApplication.translate(self.TR_CONTEXT, self.COLUMNS[section][1])
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return RIGHT if section in self.NUMERIC else LEFT
         return None

@@ -25,7 +25,8 @@ import keyring
 import pytest
 import shiboken6
 from conftest import migrated_pg_database, only_on
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, QSize, Qt
+from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QDialog, QMessageBox, QPushButton
 from pytestqt.qtbot import QtBot
 from services.factories import World, seed_world
@@ -38,6 +39,7 @@ from credits_desktop.services.accounts import create_staff
 from credits_desktop.store import schema
 from credits_desktop.store.database import Database
 from credits_desktop.store.schema import head_revision, schema_state
+from credits_desktop.ui import theme
 from credits_desktop.ui.app import (
     EXIT_ERROR,
     EXIT_OK,
@@ -46,12 +48,15 @@ from credits_desktop.ui.app import (
     USER_ENV,
     Launcher,
     app_icon,
+    configure_application,
     run_gui,
     upgrade_question_text,
+    user_settings,
 )
 from credits_desktop.ui.connection_dialog import ConnectionDialog
 from credits_desktop.ui.main_window import MainWindow
 from credits_desktop.ui.profiles import ConnectionProfile, ProfileStore
+from credits_desktop.ui.remembered import remembered_open_accounts
 from credits_desktop.ui.workers import ProgressFn
 
 from .test_ui_connection_dialog import MemoryKeyring
@@ -67,6 +72,17 @@ def user_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo database inside the test's directory, and no CREDITS_DESK_DB."""
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.delenv(bootstrap.ENV_VAR, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def restored_look(qapp: QApplication) -> Iterator[None]:
+    """run_gui puts the application's style and palette on the shared test application:
+    put back what the other tests expect."""
+    style, palette = qapp.style().name(), qapp.palette()
+    yield
+    if qapp.style().name() != style:
+        qapp.setStyle(style)
+    qapp.setPalette(palette)
 
 
 @pytest.fixture
@@ -333,6 +349,54 @@ def test_the_application_icon_is_shipped(qtbot: QtBot) -> None:
     assert ICON_PATH.is_file()
     assert not app_icon().isNull()
     assert not app_icon().pixmap(32, 32).isNull()
+
+
+def test_the_icon_is_drawn_sharp_on_a_high_dpi_screen(qtbot: QtBot) -> None:
+    # SVG: drawn at the pixels asked for, not a small picture scaled up.
+    assert ICON_PATH.suffix == ".svg"
+    pixmap = app_icon().pixmap(QSize(32, 32), 2.0)
+    assert pixmap.devicePixelRatio() == 2.0
+    assert (pixmap.width(), pixmap.height()) == (64, 64)
+    image = pixmap.toImage()
+    # Drawn at 64 x 64: more distinct colours than a 32 x 32 picture scaled up has.
+    small = app_icon().pixmap(QSize(32, 32), 1.0).toImage()
+    assert (small.width(), small.height()) == (32, 32)
+    colours = {image.pixel(x, y) for x in range(64) for y in range(64)}
+    assert len(colours) > len({small.pixel(x, y) for x in range(32) for y in range(32)})
+    # Scale factors such as 1.5 are used as they are (run_gui sets it for a new
+    # application; the tests' application has the same, Qt 6's default).
+    assert QGuiApplication.highDpiScaleFactorRoundingPolicy() == \
+        Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+
+
+def test_configure_application_names_it_and_puts_on_the_theme(qapp: QApplication) -> None:
+    configure_application(qapp)
+    assert qapp.organizationName() == "Credits Desk"
+    assert qapp.applicationName() == "Credits Desk"
+    assert qapp.style().name().lower() == "fusion"
+    scheme = theme.system_scheme()
+    expected = theme.palette(scheme).color(QPalette.ColorRole.Window)
+    assert qapp.palette().color(QPalette.ColorRole.Window) == expected
+    settings = user_settings()
+    assert (settings.organizationName(), settings.applicationName()) == (
+        "Credits Desk", "credits-desktop")
+
+
+def test_the_launcher_gives_its_windows_the_settings_to_remember_in(
+    qtbot: QtBot, world: World, db_url: str, launchers: list[Launcher], tmp_path: Path
+) -> None:
+    path = tmp_path / "layout.ini"
+    settings = QSettings(str(path), QSettings.Format.IniFormat)
+    launcher = launch(launchers, db_url, username=staff_login(world), settings=settings)
+    window = start_on(qtbot, launcher)
+    detail = window.open_account_id(world.account_id)
+    qtbot.waitUntil(lambda: detail.summary is not None and not detail.is_loading)
+    assert launcher.db is not None
+    url = launcher.db.display_url()
+    launcher.shutdown()
+    launchers.remove(launcher)
+    again = QSettings(str(path), QSettings.Format.IniFormat)
+    assert remembered_open_accounts(again, url).ids == (world.account_id,)
 
 
 # -- which database: the last connection, the Connect dialog, the demo -------------------

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QApplication, QPushButton
+from PySide6.QtCore import QPoint, QSysInfo, Qt
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QApplication, QMenu, QPushButton, QToolBar
 from pytestqt.qtbot import QtBot
 from services.factories import FEB_START, World, key
 
@@ -27,6 +28,7 @@ from credits_desktop.ui.main_window import SEARCH_PLACEHOLDER, MainWindow
 from credits_desktop.ui.workers import DATABASE_TROUBLE
 
 from .conftest import AddAccounts, MakeWindow
+from .pseudo_translation import untranslated_texts
 from .test_ui_accounts_model import database_without_schema
 
 
@@ -267,3 +269,100 @@ def test_the_status_bar_names_the_role(
     window = make_window(actor)
     wait_idle(qtbot, window)
     assert window.staff_label.text() == f"{actor.display_name} · {role_user.title()}"
+
+
+# -- the finish: shortcuts, tool bar, translation ---------------------------------------------
+
+
+def menu_actions(window: MainWindow) -> list[QAction]:
+    """Every action of the menu bar's menus and their submenus (no separators)."""
+    found: list[QAction] = []
+    menus = [a.menu() for a in window.menuBar().actions()]
+    while menus:
+        menu = menus.pop(0)
+        assert isinstance(menu, QMenu)
+        for action in menu.actions():
+            if action.isSeparator():
+                continue
+            if action.menu() is not None:
+                menus.append(action.menu())
+            else:
+                found.append(action)
+    return found
+
+
+def test_every_menu_item_has_its_own_keyboard_shortcut(
+    qtbot: QtBot, make_window: MakeWindow
+) -> None:
+    window = make_window()
+    actions = menu_actions(window)
+    assert len(actions) >= 25  # File, View (and its Sort submenu), Account, Work, Help
+    lacking = [a.text() for a in actions if not a.shortcuts()]
+    assert lacking == []
+    keys = [key.toString() for a in actions for key in a.shortcuts()]
+    assert sorted(k for k in set(keys) if keys.count(k) > 1) == []
+    by_text = {a.text(): a.shortcut().toString() for a in actions}
+    assert by_text["&Quit"] == "Ctrl+Q"
+    assert by_text["&Connect to another database…"] == "Ctrl+Shift+O"
+    assert by_text["&User guide"] == "F1"
+    assert by_text["&Refresh"] == "F5"
+    assert by_text["&Name"] == "Alt+1"
+    wait_idle(qtbot, window)
+
+
+def test_the_tool_bar_holds_the_everyday_actions(
+    qtbot: QtBot, world: World, make_window: MakeWindow
+) -> None:
+    window = make_window(world.finance)
+    window.show()
+    wait_idle(qtbot, window)
+    bar = window.findChild(QToolBar, "mainToolBar")
+    assert bar is window.tool_bar and bar.isVisible()
+    shown = [a for a in bar.actions() if not a.isSeparator()]
+    assert shown == [window.refresh_action, window.find_action, window.refund_action,
+                     window.adjust_action, window.failures_action, window.approvals_action,
+                     window.audit_action, window.dashboard_action]
+    assert [bar.widgetForAction(a).text() for a in shown] == [
+        "Refresh", "Find", "Refund…", "Adjust…", "Failures", "Approvals", "Audit", "Dashboard"]
+    # A click on a button does what the menu item does.
+    qtbot.mouseClick(bar.widgetForAction(window.failures_action), Qt.MouseButton.LeftButton)
+    assert window.tabs.currentWidget().property("worklist") == "failures"
+    window.worker.wait_for_done()
+
+
+def test_every_text_of_the_window_goes_through_the_translation(
+    qtbot: QtBot, world: World, make_window: MakeWindow, add_accounts: AddAccounts,
+    pseudo_translated: object
+) -> None:
+    add_accounts(2)
+    # An administrator: nothing is refused (refusals are the services' own sentences).
+    window = make_window(world.admin)
+    window.show()
+    qtbot.waitUntil(lambda: window.model.rowCount() == 3 and not window.model.is_loading)
+    detail = window.open_account(window.model.account(0))
+    qtbot.waitUntil(lambda: detail.summary is not None and not detail.is_loading)
+    # Selections and filters change tooltips: these too.
+    detail.charges_table.selectAll()
+    about = window.open_about()
+    qtbot.waitUntil(lambda: not about.loading)
+    data = {world.db.display_url(), about.revision.text()}
+    for number in range(window.model.rowCount()):
+        account = window.model.account(number)
+        data |= {account.name, account.email, account.plan_name}
+    summary = detail.summary
+    assert summary is not None
+
+    url = world.db.display_url()
+
+    def is_data(text: str) -> bool:
+        start, _, end = text.partition("…")  # a long address, shortened in the middle
+        return (text in data or text.startswith(f"{summary.name} (")
+                or text == QSysInfo.prettyProductName()
+                or (bool(end) and url.startswith(start) and url.endswith(end)))
+
+    found = untranslated_texts([window, about], is_data)
+    assert found == []
+    assert window.search.placeholderText().startswith("⟦")
+    assert window.count_label.text().startswith("⟦")
+    assert about.support_text().startswith("⟦Credits Desk")
+    window.worker.wait_for_done()
