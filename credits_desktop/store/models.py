@@ -193,6 +193,10 @@ class CreditGrant(Base):
         # One plan grant per account and billing period, whoever rolls it first.
         UniqueConstraint("account_id", "period_start"),
         Index("ix_credit_grants_account_id", "account_id", "expires_at"),
+        # The dashboard's purchases over time (migration 0004).
+        Index("ix_credit_grants_purchases", "created_at",
+              postgresql_where=text("source = 'purchase'"),
+              sqlite_where=text("source = 'purchase'")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
