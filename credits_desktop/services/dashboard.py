@@ -769,18 +769,29 @@ def read_active(session: Session, rng: DateRange, plan: str | None) -> Change:
                   _active_accounts(session, previous_range(rng), plan_id))
 
 
+# Up to this many days SQLite's day index beats reading the whole rollup in key order.
+SQLITE_DAY_INDEX_DAYS = 31
+
+
 def read_top(session: Session, rng: DateRange, plan: str | None,
              top: int) -> tuple[TopAccount, ...]:
     """:func:`top_accounts` inside a read transaction the caller holds."""
     plan_id = _plan_id(session, plan)
     a = UsageDailyAccount
     credits = func.sum(a.credits)
+    day: Any = a.day
+    if session.get_bind().dialect.name == "sqlite" and rng.days > SQLITE_DAY_INDEX_DAYS:
+        # Over a long range SQLite would walk the day index and fetch each row by
+        # rowid at random (16 s for a year at 100,000 accounts); reading the whole
+        # table in key order, already grouped by account, takes 1.5 s. Wrapping the
+        # column hides the day index from the planner.
+        day = func.coalesce(a.day, a.day)
     # Every rollup row of the range is read once: there is no way to the top accounts
     # of an arbitrary range without adding up each account's days.
     stmt = (
         select(a.account_id, credits, func.sum(a.charges), func.sum(a.failed),
                func.sum(a.refunded_credits))
-        .where(a.day >= rng.start, a.day < rng.end)
+        .where(day >= rng.start, day < rng.end)
         .group_by(a.account_id)
         .order_by(credits.desc(), a.account_id)
         .limit(top)
