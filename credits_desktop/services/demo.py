@@ -54,6 +54,7 @@ from .demo_world import (
 )
 from .errors import InvalidInput, RuleBroken
 from .operations import system_actor_id
+from .periods import roll_detail
 from .rollups import IdRange, compiled_backfill
 
 __all__ = ["DEMO_STAFF", "DemoSummary", "generate_demo"]
@@ -354,5 +355,5 @@ def _roll_audit(world: World, ids: Ids, rows: Rows) -> None:
         ids.audit += 1
         rows.audit_events.append((
             ids.audit, world.text(ts), world.staff.system, "roll_periods", "applied", None,
-            None, f"Rolled {world.roll_counts[ts]} accounts to {dt(ts).isoformat()}",
+            None, roll_detail(world.roll_counts[ts], dt(ts)),
         ))

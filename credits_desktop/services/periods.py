@@ -8,7 +8,7 @@ account that is already current does nothing.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 
 from sqlalchemy import or_, select
@@ -25,6 +25,15 @@ from .operations import Actor, active_staff, audit_refusal, system_actor_id
 from .results import RollResult
 
 BATCH = 200
+
+
+def roll_detail(accounts: int, until: datetime) -> str:
+    """The audit log's words for a roll up to ``until``: "Rolled 12 accounts to
+    2026-11-25" (a UTC day; with the time, to the minute, when it is not midnight)."""
+    moment = until.astimezone(UTC)
+    when = f"{moment:%Y-%m-%d}" if moment.time() == datetime.min.time() \
+        else f"{moment:%Y-%m-%d %H:%M} UTC"
+    return f"Rolled {accounts} {'account' if accounts == 1 else 'accounts'} to {when}"
 
 
 def roll_periods(
@@ -61,7 +70,7 @@ def roll_periods(
     def audit(session: Session) -> None:
         session.add(AuditEvent(at=utcnow(), actor_id=actor.staff_id, action="roll_periods",
                                outcome="applied",
-                               detail=f"Rolled {accounts} accounts to {when.isoformat()}"))
+                               detail=roll_detail(accounts, when)))
 
     db.write(audit)
     return RollResult(accounts_rolled=accounts, grants_created=grants, credits_expired=expired)

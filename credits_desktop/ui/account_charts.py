@@ -25,6 +25,12 @@ audit row, by the worker (``services.account_charts.write_export``); only roles
 allowed to export may. Days of the usage chart are UTC calendar days (the rollup's);
 the axes show local dates.
 
+The two charts stand side by side (they share the time axis) over the forecast, in a
+scroll area: the tab fits a small screen (the main window can be 1280x720) and scrolls
+only when there is less room than the charts need to stay legible. Axes, titles and
+legends follow the palette; the failed and refunded parts take the theme's muted and
+text colours, so they read on the dark palette too.
+
 Every word shown (controls, titles, axes, legends, tooltips, the CSV header) goes
 through Qt's translation, context ``"AccountCharts"``; feature names are data.
 """
@@ -48,13 +54,14 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDateEdit,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QMenu,
     QPlainTextEdit,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -74,6 +81,7 @@ from credits_desktop.services.operations import Actor
 from credits_desktop.store.database import Database
 
 from . import formatting as fmt
+from . import theme
 from .charts_common import (
     FAILED_BRUSH_STYLE,
     QT_TRANSLATE_NOOP,
@@ -141,8 +149,8 @@ log = logging.getLogger(__name__)
 
 RENDER_TROUBLE = QT_TRANSLATE_NOOP(
     "AccountCharts", "The charts could not be drawn for the export; nothing was written.")
-MESSAGE_STYLE = "color: #58151c;"
-NOTICE_STYLE = "color: #1b5e20;"
+# The smallest height the two charts stay legible in; with less room the tab scrolls.
+CHARTS_MIN_HEIGHT = 240
 EXPORT_TIP = QT_TRANSLATE_NOOP(
     "AccountCharts",
     "Save the charts ({kind}) to a file; the export is recorded in the audit log")
@@ -242,13 +250,14 @@ class AccountCharts(QWidget):
         self.apart_box.setToolTip(self.tr(
             "Split each bar: succeeded charges, failed charges (hatched, above) and "
             "refunded credits (hatched, below the axis)"))
-        self.features_button = QToolButton()
+        # A push button draws its menu arrow beside the text (a tool button's
+        # overlaps it).
+        self.features_button = QPushButton()
         self.features_button.setObjectName("usageFeatures")
         self.features_button.setText(self.tr("Features"))
         self.features_button.setAccessibleName(self.tr("Features shown in the usage chart"))
         self.features_button.setToolTip(
             self.tr("Show or hide features (as clicking the legend does)"))
-        self.features_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.features_menu = QMenu(self.features_button)
         self.features_button.setMenu(self.features_menu)
         self.export_png_button = QPushButton(self.tr("Export PNG…"))
@@ -272,6 +281,7 @@ class AccountCharts(QWidget):
         self.message.setObjectName("usageMessage")
         self.message.setWordWrap(True)
         self.message.hide()
+        self._message_tone = "danger"
 
         # Charts.
         self.canvas = pg.GraphicsLayoutWidget()
@@ -286,18 +296,21 @@ class AccountCharts(QWidget):
         # every control is.
         self.canvas.horizontalScrollBar().setAccessibleName(self.tr("Charts horizontal scroll"))
         self.canvas.verticalScrollBar().setAccessibleName(self.tr("Charts vertical scroll"))
-        self.canvas.setMinimumHeight(380)
+        self.canvas.setMinimumHeight(CHARTS_MIN_HEIGHT)
         self.canvas.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        # Each legend in a row of its own under its chart, so it never hides a bar.
+        # Side by side, each chart twice as tall as one above the other; each legend in
+        # a row of its own under its chart, so it never hides a bar.
         self.usage_plot = self.canvas.addPlot(
             row=0, col=0, axisItems={"bottom": DateAxis(), "left": CreditAxis()})
-        self.usage_legend = pg.LegendItem(colCount=4)
+        self.usage_legend = pg.LegendItem(colCount=3)
         self.canvas.addItem(self.usage_legend, row=1, col=0)
         self.balance_plot = self.canvas.addPlot(
-            row=2, col=0, axisItems={"bottom": DateAxis(), "left": CreditAxis()})
-        self.balance_legend = pg.LegendItem(colCount=6)
-        self.canvas.addItem(self.balance_legend, row=3, col=0)
+            row=0, col=1, axisItems={"bottom": DateAxis(), "left": CreditAxis()})
+        self.balance_legend = pg.LegendItem(colCount=3)
+        self.canvas.addItem(self.balance_legend, row=1, col=1)
         self.balance_plot.setXLink(self.usage_plot)
+        for column in (0, 1):
+            self.canvas.ci.layout.setColumnStretchFactor(column, 1)
         for plot in (self.usage_plot, self.balance_plot):
             plot.setMenuEnabled(False)
             plot.hideButtons()
@@ -320,7 +333,10 @@ class AccountCharts(QWidget):
             "Plain sentences about the account's pace, run-out date, unused plan credits "
             "and the plan that would fit, to paste into a reply"))
         self.forecast_text.setReadOnly(True)
-        self.forecast_text.setMaximumHeight(self.fontMetrics().height() * 6)
+        lines = self.forecast_text.fontMetrics().lineSpacing()
+        self.forecast_text.setMinimumHeight(lines * 3 + 12)
+        # Its three or four sentences; more scroll within it.
+        self.forecast_text.setMaximumHeight(lines * 4 + 12)
         self.copy_button = QPushButton(self.tr("Copy"))
         self.copy_button.setObjectName("copyForecast")
         self.copy_button.setAccessibleName(self.tr("Copy the forecast"))
@@ -343,13 +359,30 @@ class AccountCharts(QWidget):
         forecast_row = QHBoxLayout()
         forecast_row.addWidget(self.forecast_text, 1)
         forecast_row.addWidget(self.copy_button, 0, Qt.AlignmentFlag.AlignTop)
+        body = QWidget()
+        body.setObjectName("usageBody")
+        body_layout = QVBoxLayout(body)
+        body_layout.setContentsMargins(0, 0, 0, 0)
+        body_layout.addWidget(self.canvas, 1)
+        body_layout.addLayout(forecast_row)
+        # The charts and the forecast scroll when the tab is shorter than they need
+        # (a 768-pixel screen); the controls above stay in view.
+        self.charts_area = QScrollArea()
+        self.charts_area.setObjectName("usageScroll")
+        self.charts_area.setAccessibleName(self.tr("Usage charts and forecast"))
+        self.charts_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.charts_area.setWidgetResizable(True)
+        self.charts_area.setWidget(body)
+        self.charts_area.horizontalScrollBar().setAccessibleName(
+            self.tr("Usage charts and forecast, sideways scroll"))
+        self.charts_area.verticalScrollBar().setAccessibleName(
+            self.tr("Usage charts and forecast, vertical scroll"))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 6, 0, 0)
         layout.addLayout(controls)
         layout.addWidget(self.status)
         layout.addWidget(self.message)
-        layout.addWidget(self.canvas, 1)
-        layout.addLayout(forecast_row)
+        layout.addWidget(self.charts_area, 1)
 
         self._apply_palette()
         self.range_combo.currentIndexChanged.connect(self._range_changed)
@@ -575,7 +608,8 @@ class AccountCharts(QWidget):
         self.load_failed.emit(message)
 
     def _show_message(self, text: str, *, failed: bool) -> None:
-        self.message.setStyleSheet(MESSAGE_STYLE if failed else NOTICE_STYLE)
+        self._message_tone = "danger" if failed else "success"
+        self._style_message()
         self.message.setText(text)
         self.message.show()
 
@@ -624,20 +658,28 @@ class AccountCharts(QWidget):
 
     # -- drawing ------------------------------------------------------------------------------
 
+    def _style_message(self) -> None:
+        theme.set_style_sheet(self.message, f"color: {theme.css(self._message_tone)};")
+
     def _apply_palette(self) -> None:
         colors = apply_palette(self.canvas, self.palette(), [self.usage_plot,
                                                              self.balance_plot])
         self._fg = colors.foreground
         self._muted = colors.muted
+        # The hatching of failed and refunded credits: greys of the palette in use.
+        self._failed_color = theme.color("muted", self.palette())
+        self._refunded_color = colors.foreground
         for legend in (self.usage_legend, self.balance_legend):
             legend.setLabelTextColor(colors.foreground)
         for plot in (self.usage_plot, self.balance_plot):
+            # The bottom axis needs no "Date": its labels are dates, and the titles say
+            # which clock; the room goes to the bars.
             plot.getAxis("left").setLabel(self.tr("Credits"), color=colors.foreground.name())
-            plot.getAxis("bottom").setLabel(self.tr("Date"), color=colors.foreground.name())
+        self._style_message()
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange:
+        if theme.is_palette_change(event):
             self._apply_palette()
             if self._data is not None:
                 self._draw()
@@ -672,11 +714,11 @@ class AccountCharts(QWidget):
             count = len(series.buckets)
             failed = [sum(f.values[i].failed_credits for f in shown) for i in range(count)]
             refunded = [sum(f.values[i].refunded_credits for f in shown) for i in range(count)]
-            grey = QColor("#6b6b6b")
-            bars.append(BarSeries(FAILED_KEY, self.tr("Failed charges"), failed, grey,
-                                  style=FAILED_BRUSH_STYLE))
+            bars.append(BarSeries(FAILED_KEY, self.tr("Failed charges"), failed,
+                                  self._failed_color, style=FAILED_BRUSH_STYLE))
             bars.append(BarSeries(REFUNDED_KEY, self.tr("Refunded"), refunded,
-                                  QColor("#404040"), below=True, style=REFUND_BRUSH_STYLE))
+                                  self._refunded_color, below=True,
+                                  style=REFUND_BRUSH_STYLE))
         self.bars.set_data(left, widths, bars)
         if apart:
             title = self.tr("Credits charged per feature, failed and refunded apart "

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any, Final
 
-from PySide6.QtCore import QCoreApplication, Qt, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, Qt, Signal, Slot
 from PySide6.QtGui import QBrush, QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -54,11 +54,19 @@ from credits_desktop.services.worklists import RequestRow, requests_page
 from credits_desktop.store.database import Database
 
 from . import formatting as fmt
+from . import theme
 from .detail_models import signed
 from .i18n import QT_TRANSLATE_NOOP, counted
 from .role_gate import role_decision
 from .table_models import greyed
-from .work_list import WorkListModel, WorkListView, worklist_table
+from .work_list import (
+    WorkListModel,
+    WorkListView,
+    datetime_width,
+    size_columns,
+    tone_sheet,
+    worklist_table,
+)
 from .workers import Worker
 
 __all__ = [
@@ -103,7 +111,6 @@ SELECT_APPROVE_TIP = QT_TRANSLATE_NOOP("Approvals", "Select a pending request to
 SELECT_REJECT_TIP = QT_TRANSLATE_NOOP("Approvals", "Select a pending request to reject it.")
 OWN_REJECT_TIP = QT_TRANSLATE_NOOP(
     "Approvals", "You cannot reject your own request; a colleague decides on it.")
-_ERROR_STYLE = "color: #a4161a;"
 
 
 def _tr(text: str) -> str:
@@ -236,12 +243,13 @@ class RequestsModel(WorkListModel):
         return None
 
     def foreground(self, row: RequestRow, column: int) -> QBrush | None:
+        # The palette's own red and green: readable in light and dark alike.
         if column == COL_STATUS and row.status == "failed":
-            return QBrush(Qt.GlobalColor.darkRed)
+            return QBrush(theme.color("danger"))
         if column == COL_STATUS and row.status == "approved":
-            return QBrush(Qt.GlobalColor.darkGreen)
+            return QBrush(theme.color("success"))
         if column == COL_EFFECT:
-            return QBrush(Qt.GlobalColor.darkRed if row.effect < 0 else Qt.GlobalColor.darkGreen)
+            return QBrush(theme.color("danger" if row.effect < 0 else "success"))
         if row.status == "rejected":
             return greyed()
         return None
@@ -352,7 +360,7 @@ class DecisionDialog(QDialog):
         self.problem_label = QLabel()
         self.problem_label.setObjectName("decisionProblem")
         self.problem_label.setWordWrap(True)
-        self.problem_label.setStyleSheet(_ERROR_STYLE)
+        theme.set_style_sheet(self.problem_label, tone_sheet("danger"))
         self.problem_label.setAccessibleName(self.tr("What still needs attention"))
 
         self.buttons = QDialogButtonBox()
@@ -470,6 +478,11 @@ class DecisionDialog(QDialog):
             return
         super().keyPressEvent(event)
 
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if theme.is_palette_change(event):
+            theme.set_style_sheet(self.problem_label, tone_sheet("danger"))
+
 
 class ApprovalsView(WorkListView):
     """The approvals queue (see the module docstring).
@@ -563,19 +576,19 @@ class ApprovalsView(WorkListView):
         self._decide(approve=False)
 
     def _size_columns(self) -> None:
-        metrics = self.fontMetrics()
-        samples = {
-            COL_REQUESTED: "2026-12-31 23:59", COL_BY: "Ada Administrator",
-            COL_ACCOUNT: "Andersson & O'Brien Co.", COL_KIND: "Adjustment",
-            COL_EFFECT: "\u221210,000", COL_SUMMARY: "Refund 40 credits on 1 charge(s), ticket",
-            COL_WHY: "Refunds above 500 credits need approval by", COL_STATUS: "Rejected",
+        # The short columns fit their longest usual text; the free texts (summary, why,
+        # outcome) share the rest, elided, whole in their tooltips and the pane below:
+        # every column fits the window, none needs scrolling sideways.
+        metrics = self.table.fontMetrics()
+        labels = [_tr(label) for label in (*KIND_LABELS.values(), *STATUS_LABELS.values())]
+        size_columns(self.table, {
+            COL_REQUESTED: datetime_width(metrics), COL_BY: "Ada Administrator",
+            COL_ACCOUNT: "Andersson & O'Brien Co.",
+            COL_KIND: max(metrics.horizontalAdvance(t) for t in labels[:len(KIND_LABELS)]),
+            COL_EFFECT: signed(-10_000),
+            COL_STATUS: max(metrics.horizontalAdvance(t) for t in labels[len(KIND_LABELS):]),
             COL_DECIDED_BY: "Ada Administrator",
-        }
-        header = self.table.horizontalHeader()
-        for column, sample in samples.items():
-            title = str(self.model.headerData(column, Qt.Orientation.Horizontal))
-            header.resizeSection(column, max(metrics.horizontalAdvance(sample),
-                                             header.fontMetrics().horizontalAdvance(title)) + 24)
+        }, stretch=(COL_SUMMARY, COL_WHY, COL_OUTCOME))
 
     # -- the work list ------------------------------------------------------------------
 

@@ -10,9 +10,10 @@ written by the window's :class:`~credits_desktop.ui.workers.Worker`, like every 
 Double-clicking an event of an account asks the main window to open that account.
 
 The frame (filters, paging, status, messages) is :class:`~credits_desktop.ui.work_list.
-WorkListView`'s. Every word shown goes through Qt's translation; the actions (``refund``,
-``export``…) and details are the log's own record and are shown as written, as the
-CSV's header is the services' (the file is the record).
+WorkListView`'s. Every word shown goes through Qt's translation: the actions are shown by
+a plain label ("Billing period roll"), with the log's own code (``roll_periods``) in the
+tooltip and in the CSV export, whose header is the services' (the file is the record);
+the details are the log's own words and are shown as written.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QCoreApplication, Signal, Slot
 from PySide6.QtGui import QBrush, QIntValidator
-from PySide6.QtWidgets import QComboBox, QFileDialog, QHeaderView, QLineEdit, QPushButton, QWidget
+from PySide6.QtWidgets import QComboBox, QFileDialog, QLineEdit, QPushButton, QWidget
 
 from credits_desktop.domain.permissions import Action, Verdict
 from credits_desktop.services.accounts import list_staff
@@ -41,12 +42,21 @@ from credits_desktop.services.worklists import (
 from credits_desktop.store.database import Database
 
 from . import formatting as fmt
+from . import theme
 from .i18n import QT_TRANSLATE_NOOP, counted
 from .role_gate import role_decision
-from .work_list import PeriodFilter, WorkListModel, WorkListView, worklist_table
+from .work_list import (
+    PeriodFilter,
+    WorkListModel,
+    WorkListView,
+    datetime_width,
+    size_columns,
+    worklist_table,
+)
 from .workers import Job, ProgressFn, Worker
 
-__all__ = ["AUDIT_PAGE_SIZE", "AuditModel", "AuditQuery", "AuditView"]
+__all__ = ["ACTION_LABELS", "AUDIT_PAGE_SIZE", "AuditModel", "AuditQuery", "AuditView",
+           "action_label"]
 
 AUDIT_PAGE_SIZE: Final = 200
 # English sources, translated where shown.
@@ -60,8 +70,34 @@ OUTCOME_LABELS: Final = {
     "failed": QT_TRANSLATE_NOOP("AuditModel", "Failed"),
     "denied": QT_TRANSLATE_NOOP("AuditModel", "Denied"),
 }
+# The log's action codes in plain words; a code not listed is shown as it is.
+ACTION_LABELS: Final = {
+    "adjustment": QT_TRANSLATE_NOOP("AuditModel", "Adjustment"),
+    "approve": QT_TRANSLATE_NOOP("AuditModel", "Approve request"),
+    "create_account": QT_TRANSLATE_NOOP("AuditModel", "New account"),
+    "create_staff": QT_TRANSLATE_NOOP("AuditModel", "New staff member"),
+    "export": QT_TRANSLATE_NOOP("AuditModel", "Export"),
+    "incident_refund": QT_TRANSLATE_NOOP("AuditModel", "Incident refund"),
+    "purchase": QT_TRANSLATE_NOOP("AuditModel", "Purchase"),
+    "record_charge": QT_TRANSLATE_NOOP("AuditModel", "Usage charge"),
+    "refund": QT_TRANSLATE_NOOP("AuditModel", "Refund"),
+    "reject": QT_TRANSLATE_NOOP("AuditModel", "Reject request"),
+    "reversal": QT_TRANSLATE_NOOP("AuditModel", "Reversal"),
+    "roll_periods": QT_TRANSLATE_NOOP("AuditModel", "Billing period roll"),
+    "set_staff_active": QT_TRANSLATE_NOOP("AuditModel", "Staff access change"),
+    "sign_in": QT_TRANSLATE_NOOP("AuditModel", "Sign-in"),
+}
+# The staff member the scheduler and the platform's jobs act as (the longest usual name).
+AUTOMATIC_STAFF: Final = "Credits Desk (automatic)"
 # An account id as typed: digits only, within what the database stores.
 ACCOUNT_ID_MAX: Final = 2_147_483_647
+
+
+def action_label(code: str) -> str:
+    """The plain, translated words for an action code: ``roll_periods`` -> "Billing
+    period roll"; an unknown code as it is."""
+    label = ACTION_LABELS.get(code)
+    return QCoreApplication.translate("AuditModel", label) if label is not None else code
 
 
 @dataclass(frozen=True)
@@ -127,7 +163,7 @@ class AuditModel(WorkListModel):
         if column == COL_STAFF:
             return row.staff_name or self.tr("(nobody signed in)")
         if column == COL_ACTION:
-            return row.action
+            return action_label(row.action)
         if column == COL_OUTCOME:
             label = OUTCOME_LABELS.get(row.outcome)
             return self.tr(label) if label is not None else row.outcome
@@ -145,13 +181,17 @@ class AuditModel(WorkListModel):
             return self.tr("{utc}\nEvent #{id}").format(utc=fmt.utc_datetime(row.at), id=row.id)
         if column == COL_DETAIL:
             return row.detail or None
+        if column == COL_ACTION:
+            # The log's own code, as the CSV export writes it.
+            return self.tr("{action} (recorded as “{code}”)").format(
+                action=action_label(row.action), code=row.action)
         if column == COL_ACCOUNT and row.account_id is not None:
             return self.tr("Account #{id} (double-click to open it)").format(id=row.account_id)
         return None
 
     def foreground(self, row: AuditRow, column: int) -> QBrush | None:
         if column == COL_OUTCOME and row.outcome in ("denied", "failed"):
-            return QBrush(Qt.GlobalColor.darkRed)
+            return QBrush(theme.color("danger"))
         return None
 
 
@@ -224,12 +264,7 @@ class AuditView(WorkListView):
             self.model, "auditTable", self.tr("Audit log"),
             self.tr("Every staff action, newest first; double-click one to open its account"),
         )
-        header = self.table.horizontalHeader()
-        header.setStretchLastSection(True)
-        for column, width in ((COL_TIME, 130), (COL_STAFF, 150), (COL_ACTION, 130),
-                              (COL_OUTCOME, 90), (COL_ACCOUNT, 200)):
-            header.resizeSection(column, width)
-        header.setSectionResizeMode(COL_DETAIL, QHeaderView.ResizeMode.Stretch)
+        self._size_columns()
 
         self.status.setObjectName("auditStatusText")
         self._lay_out([self.staff_filter, self.action_filter, self.account_filter, self.period],
@@ -290,6 +325,19 @@ class AuditView(WorkListView):
         self.message.hide()
         self._update_export()
 
+    def _size_columns(self) -> None:
+        metrics = self.table.fontMetrics()
+
+        def widest(texts: list[str]) -> int:
+            return max(metrics.horizontalAdvance(t) for t in texts)
+
+        size_columns(self.table, {
+            COL_TIME: datetime_width(metrics), COL_STAFF: AUTOMATIC_STAFF,
+            COL_ACTION: widest([action_label(code) for code in ACTION_LABELS]),
+            COL_OUTCOME: widest([self.model.tr(label) for label in OUTCOME_LABELS.values()]),
+            COL_ACCOUNT: "Andersson & O'Brien Co. (#12345)",
+        }, stretch=(COL_DETAIL,))
+
     # -- the work list ------------------------------------------------------------------
 
     def wanted(self) -> AuditQuery:
@@ -320,7 +368,8 @@ class AuditView(WorkListView):
         lost = False
         lost |= _refill(self.staff_filter, self.tr("All staff"),
                         [(s.display_name, s.staff_id) for s in staff])
-        lost |= _refill(self.action_filter, self.tr("All actions"), [(a, a) for a in actions])
+        labelled = sorted((action_label(a), a) for a in actions)
+        lost |= _refill(self.action_filter, self.tr("All actions"), labelled)
         self.staff_filter.setToolTip(self.tr("Only what this staff member did"))
         self.action_filter.setToolTip(self.tr("Only this kind of action"))
         if lost:

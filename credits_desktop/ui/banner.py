@@ -3,15 +3,26 @@
 One non-modal bar, never a dialog per failure: "Lost the connection to the
 database. Retrying in 8 s…", counting down, with a Retry now button. The
 :class:`~credits_desktop.ui.live.ChangeWatcher` decides when to try; the banner
-only shows it, and hides when the connection is back.
+only shows it, and hides when the connection is back. Its colours are the theme's
+warning colours for the palette in use (and follow it when it changes).
 """
 
 from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QElapsedTimer, QTimer, Signal, Slot
+from PySide6.QtCore import (
+    QT_TRANSLATE_NOOP,
+    QCoreApplication,
+    QElapsedTimer,
+    QEvent,
+    QTimer,
+    Signal,
+    Slot,
+)
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+
+from . import theme
 
 __all__ = ["ConnectionBanner", "countdown_seconds"]
 
@@ -37,11 +48,7 @@ class ConnectionBanner(QFrame):
         super().__init__(parent)
         self.setObjectName("connectionBanner")
         self.setAccessibleName(self.tr("Connection lost"))
-        self.setStyleSheet(
-            "#connectionBanner { background: #fff3cd; border: 1px solid #ffda6a;"
-            " border-radius: 4px; }"
-            "#connectionBanner QLabel { color: #664d03; }"
-        )
+        self._restyle()
         self.text = QLabel(self._trying())
         self.text.setObjectName("connectionBannerText")
         self.text.setWordWrap(True)
@@ -61,6 +68,19 @@ class ConnectionBanner(QFrame):
         self._ticker.setInterval(TICK_MS)
         self._ticker.timeout.connect(self._tick)
         self.hide()
+
+    def _restyle(self) -> None:
+        theme.set_style_sheet(
+            self,
+            f"#connectionBanner {{ background: {theme.css('warning_background')};"
+            f" border: 1px solid {theme.css('warning_border')}; border-radius: 4px; }}"
+            f"#connectionBanner QLabel {{ color: {theme.css('warning')}; }}")
+
+    def changeEvent(self, event: QEvent) -> None:
+        # The light or dark palette was switched: the banner's colours follow.
+        if theme.is_palette_change(event):
+            self._restyle()
+        super().changeEvent(event)
 
     @Slot()
     def show_trying(self) -> None:

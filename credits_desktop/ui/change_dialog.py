@@ -12,6 +12,9 @@ preview and what to submit. The frame:
   again after a dropped connection, applies the change once; the dialog says so
   when the database answers with the earlier result.
 
+The verdict and the problems are coloured with the theme's semantic colours (success,
+warning, danger) for the palette in use, and follow it when it changes.
+
 Its texts are translated in the context "ChangeDialog" whichever subclass shows
 them (``QCoreApplication.translate``, not ``self.tr``, which would look them up
 under the subclass's name).
@@ -22,7 +25,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from PySide6.QtCore import QCoreApplication, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QEvent, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QDialog,
@@ -41,6 +44,7 @@ from credits_desktop.services.results import OperationResult
 from credits_desktop.store.database import Database
 
 from . import formatting as fmt
+from . import theme
 from .workers import Worker
 
 __all__ = ["PREVIEW_DELAY_MS", "ChangeDialog", "balances_text"]
@@ -48,9 +52,6 @@ __all__ = ["PREVIEW_DELAY_MS", "ChangeDialog", "balances_text"]
 # Long enough that typing an amount previews once, short enough to feel live.
 PREVIEW_DELAY_MS = 150
 
-_ERROR_STYLE = "color: #a4161a;"
-_REQUEST_STYLE = "color: #7a4b00;"
-_OK_STYLE = "color: #1b5e20;"
 
 
 def balances_text(before: Balances, after: Balances) -> str:
@@ -107,6 +108,9 @@ class ChangeDialog(QDialog):
         self.outcome: OperationResult | None = None
         self._busy = False
         self._preview_job_seq = 0
+        # The verdict's semantic colour: "success" (applies at once) or "warning"
+        # (needs approval).
+        self._verdict_tone = "success"
 
         self.form = QFormLayout()
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
@@ -127,7 +131,7 @@ class ChangeDialog(QDialog):
         self.problem_label = QLabel()
         self.problem_label.setObjectName("problem")
         self.problem_label.setWordWrap(True)
-        self.problem_label.setStyleSheet(_ERROR_STYLE)
+        self._restyle()
         self.problem_label.setAccessibleName(
             QCoreApplication.translate("ChangeDialog", "What still needs attention"))
 
@@ -216,17 +220,28 @@ class ChangeDialog(QDialog):
             return
         self.effect_label.setText(balances_text(preview.before, preview.after))
         if preview.verdict is Verdict.ALLOW:
-            self.verdict_label.setStyleSheet(_OK_STYLE)
+            self._verdict_tone = "success"
+            self._restyle()
             self.verdict_label.setText(
                 QCoreApplication.translate("ChangeDialog", "Applies at once when you confirm."))
         elif preview.verdict is Verdict.REQUEST:
-            self.verdict_label.setStyleSheet(_REQUEST_STYLE)
+            self._verdict_tone = "warning"
+            self._restyle()
             self.verdict_label.setText(QCoreApplication.translate(
                 "ChangeDialog",
                 "Needs approval: {reason} When you confirm, a request is sent; "
                 "the credits move once a colleague approves it.").format(reason=preview.reason))
         else:
             self.verdict_label.setText("")
+
+    def _restyle(self) -> None:
+        theme.set_style_sheet(self.problem_label, f"color: {theme.css('danger')};")
+        theme.set_style_sheet(self.verdict_label, f"color: {theme.css(self._verdict_tone)};")
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if theme.is_palette_change(event):
+            self._restyle()
 
     @Slot()
     def _run_preview(self) -> None:

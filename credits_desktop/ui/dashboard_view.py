@@ -19,6 +19,11 @@ CSV. Pictures are drawn on the GUI thread; files are written on the worker
 
 Days are UTC calendar days (the rollups count by them); the charts say so.
 
+The charts and the table share the height by a splitter: the charts shrink first, the
+table keeps at least six rows, and the first show gives the table about two fifths of
+the room. The chart's export buttons sit beside its tabs. Colours (the status line,
+the charts' axes and titles) follow the light or dark palette.
+
 Every word shown (filters, tiles, chart titles, axes, legends, tooltips, the table's
 headers, CSV headers) goes through Qt's translation; names of features, plans and
 accounts are data.
@@ -46,7 +51,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QColor, QShowEvent
+from PySide6.QtGui import QColor, QPalette, QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QDateEdit,
@@ -87,6 +92,7 @@ from credits_desktop.services.operations import Actor
 from credits_desktop.store.database import Database
 
 from . import formatting as fmt
+from . import theme
 from .account_detail import CopyableTable
 from .charts_common import (
     QT_TRANSLATE_NOOP,
@@ -158,8 +164,11 @@ BUCKET_COLUMNS: Final = (
 )
 FILTER_DELAY_MS: Final = 150
 MAX_TICKS: Final = 12
-ERROR_STYLE = "color: #58151c;"
-NOTICE_STYLE = "color: #1b5e20;"
+# The least the charts shrink to, and the rows of top accounts always in view.
+CHART_MIN_HEIGHT: Final = 120
+TABLE_MIN_ROWS: Final = 6
+# The share of the splitter's height the table gets when the dashboard is first shown.
+TABLE_SHARE: Final = 0.42
 UP, DOWN = "▲", "▼"
 
 
@@ -274,7 +283,7 @@ class _Chart(QWidget):
             self.tr("{chart}, sideways scroll").format(chart=accessible))
         self.canvas.verticalScrollBar().setAccessibleName(
             self.tr("{chart}, vertical scroll").format(chart=accessible))
-        self.canvas.setMinimumHeight(240)
+        self.canvas.setMinimumHeight(CHART_MIN_HEIGHT)
         side = "bottom" if horizontal else "left"
         value_axis = _PercentAxis(side) if percent else CreditAxis(side)
         self.plot = self.canvas.addPlot(row=0, col=0, axisItems={side: value_axis})
@@ -292,7 +301,7 @@ class _Chart(QWidget):
         self._items: list[Any] = []
         self._heading = ""
         self._value_label = ""
-        self._foreground = QColor("black")
+        self._foreground = self.palette().color(QPalette.ColorRole.Text)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas)
@@ -314,10 +323,10 @@ class _Chart(QWidget):
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
-        if event.type() == QEvent.Type.PaletteChange:
+        if theme.is_palette_change(event):
             self.follow_palette()
 
-    def reset(self, heading: str, value_label: str, *, legend_columns: int = 4) -> None:
+    def reset(self, heading: str, value_label: str, *, legend_columns: int = 6) -> None:
         """Take away what was drawn (the stacked bars are replaced by set_data)."""
         for item in self._items:
             self.plot.removeItem(item)
@@ -443,8 +452,8 @@ class _Tile(QFrame):
         self.change.setObjectName(f"tileChange_{key}")
         self.change.setAccessibleName(self.tr("{tile}, change").format(tile=title))
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(12, 8, 12, 8)
-        layout.setSpacing(2)
+        layout.setContentsMargins(12, 6, 12, 6)
+        layout.setSpacing(1)
         layout.addWidget(self.title)
         layout.addWidget(self.value)
         layout.addWidget(self.previous)
@@ -571,6 +580,9 @@ class DashboardView(QWidget):
         self._accounts_key: tuple[DateRange, str | None] | None = None
         self._export_jobs: list[Job] = []
         self._failure: str | None = None
+        # The status line's semantic colour (None: the palette's text colour).
+        self._status_tone: str | None = None
+        self._split = False
         # Charts whose figures arrived after they were last drawn.
         self._stale: set[str] = set()
         # The account figures to read once the usage has arrived: (start, end, plan).
@@ -599,7 +611,7 @@ class DashboardView(QWidget):
         self._timer.setInterval(FILTER_DELAY_MS)
         self._timer.timeout.connect(self._request)
 
-        lower = QWidget()
+        lower = self._lower = QWidget()
         lower_layout = QVBoxLayout(lower)
         lower_layout.setContentsMargins(0, 0, 0, 0)
         heading = QHBoxLayout()
@@ -608,21 +620,22 @@ class DashboardView(QWidget):
         heading.addWidget(self.export_table_button)
         lower_layout.addLayout(heading)
         lower_layout.addWidget(self.table, 1)
-        upper = QWidget()
-        upper_layout = QVBoxLayout(upper)
-        upper_layout.setContentsMargins(0, 0, 0, 0)
-        upper_layout.addWidget(self.charts, 1)
-        chart_actions = QHBoxLayout()
-        chart_actions.addWidget(self.breakdown_label)
-        chart_actions.addWidget(self.breakdown)
-        chart_actions.addStretch(1)
-        chart_actions.addWidget(self.export_png_button)
-        chart_actions.addWidget(self.export_svg_button)
-        chart_actions.addWidget(self.export_data_button)
-        upper_layout.addLayout(chart_actions)
+        # The chart's actions beside its tabs: the room of a row goes to the chart.
+        chart_actions = QWidget()
+        chart_actions.setObjectName("chartActions")
+        actions_layout = QHBoxLayout(chart_actions)
+        actions_layout.setContentsMargins(8, 0, 0, 2)
+        actions_layout.addWidget(self.breakdown_label)
+        actions_layout.addWidget(self.breakdown)
+        actions_layout.addSpacing(12)
+        actions_layout.addWidget(self.export_png_button)
+        actions_layout.addWidget(self.export_svg_button)
+        actions_layout.addWidget(self.export_data_button)
+        self.charts.setCornerWidget(chart_actions, Qt.Corner.TopRightCorner)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setObjectName("dashboardSplitter")
-        self.splitter.addWidget(upper)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.charts)
         self.splitter.addWidget(lower)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
@@ -772,6 +785,10 @@ class DashboardView(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setStretchLastSection(False)
+        # Six rows stay in view however small the window: the charts give way first.
+        rows = self.table.verticalHeader().defaultSectionSize() * TABLE_MIN_ROWS
+        frame = 2 * self.table.frameWidth()
+        self.table.setMinimumHeight(header.sizeHint().height() + rows + frame)
         self.export_table_button = QPushButton(self.tr("Export CSV…"))
         self.export_table_button.setObjectName("exportTopAccounts")
         self.export_table_button.setAccessibleName(self.tr("Export the top accounts as CSV"))
@@ -957,9 +974,15 @@ class DashboardView(QWidget):
         self._failure = message
         self._show_status(message, error=True)
 
-    def _show_status(self, text: str, *, error: bool = False) -> None:
-        self.status.setStyleSheet(ERROR_STYLE if error else "")
+    def _show_status(self, text: str, *, error: bool = False,
+                     done: bool = False) -> None:
+        self._status_tone = "danger" if error else "success" if done else None
+        self._style_status()
         self.status.setText(text)
+
+    def _style_status(self) -> None:
+        tone = self._status_tone
+        theme.set_style_sheet(self.status, f"color: {theme.css(tone)};" if tone else "")
 
     def _show_loaded(self) -> None:
         if self.usage is None:
@@ -1380,8 +1403,7 @@ class DashboardView(QWidget):
 
     @Slot(object)
     def _export_succeeded(self, path: Path) -> None:
-        self._show_status(self.tr("Saved {path}.").format(path=path))
-        self.status.setStyleSheet(NOTICE_STYLE)
+        self._show_status(self.tr("Saved {path}.").format(path=path), done=True)
         self.exported.emit(str(path))
 
     @Slot(str)
@@ -1393,5 +1415,19 @@ class DashboardView(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
+        if not self._split:
+            # Once, when the splitter first has its height: about two fifths for the
+            # table (never fewer rows than its minimum), the rest for the charts.
+            self._split = True
+            total = sum(self.splitter.sizes())
+            if total > 0:
+                lower = max(round(total * TABLE_SHARE),
+                            self._lower.minimumSizeHint().height())
+                self.splitter.setSizes([max(total - lower, 0), lower])
         if not self._started:
             self.refresh()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if theme.is_palette_change(event):
+            self._style_status()

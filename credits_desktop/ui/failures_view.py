@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from PySide6.QtCore import QCoreApplication, Qt, Signal, Slot
+from PySide6.QtCore import QCoreApplication, Signal, Slot
 from PySide6.QtWidgets import QComboBox, QLineEdit, QPushButton, QWidget
 
 from credits_desktop.domain.permissions import Action, Verdict
@@ -40,21 +40,19 @@ from .i18n import QT_TRANSLATE_NOOP, counted
 from .refund_dialog import RefundDialog
 from .role_gate import role_decision
 from .work_list import (
-    MESSAGE_STYLE,
-    NOTICE_STYLE,
     TYPING_DELAY_MS,
     PeriodFilter,
     WorkListModel,
     WorkListView,
+    datetime_width,
     local_midnight,
+    size_columns,
     worklist_table,
 )
 from .workers import Worker
 
 __all__ = [
     "FAILURES_PAGE_SIZE",
-    "MESSAGE_STYLE",
-    "NOTICE_STYLE",
     "TYPING_DELAY_MS",
     "FailureFilter",
     "FailuresModel",
@@ -331,12 +329,8 @@ class FailuresView(WorkListView):
         self.refund_button.setAccessibleDescription(tip)
 
     def _size_columns(self) -> None:
-        metrics = self.fontMetrics()
-        samples = ("2026-12-31 23:59", "Andersson & O'Brien Marketing", "Video transcription",
-                   "imagen-ultra", "10,000")
-        header = self.table.horizontalHeader()
-        for column, sample in enumerate(samples):
-            title = str(self.model.headerData(column, Qt.Orientation.Horizontal))
-            width = max(metrics.horizontalAdvance(sample),
-                        header.fontMetrics().horizontalAdvance(title)) + 24
-            header.resizeSection(column, width)
+        # Times as the locale writes them ("11/23/2026 5:41 PM" is longer than ISO).
+        size_columns(self.table, {
+            COL_TIME: datetime_width(self.table.fontMetrics()),
+            COL_ACCOUNT: "Andersson & O'Brien Marketing", COL_FEATURE: "Video transcription",
+            COL_MODEL: "imagen-ultra", COL_CREDITS: fmt.credits_text(10_000)})

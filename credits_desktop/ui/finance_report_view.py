@@ -11,6 +11,9 @@ Exports (finance, managers, admins) write the same table: CSV, or XLSX with numb
 as numbers, a bold header and totals row, fitted columns and a second sheet with the
 checks. Files are written on the worker (``ui.exports``).
 
+The verdict, the warnings and the marks of the table take the theme's semantic colours
+(success, warning, danger) for the palette in use, and follow it when it changes.
+
 Every word shown goes through Qt's translation: the controls, the headers and the
 words of the table (as shown and as exported), the checks sheet. The sentences of the
 services (the problems and warnings found, the build's stages) are shown as written.
@@ -28,6 +31,7 @@ from PySide6.QtCore import (
     QAbstractTableModel,
     QCoreApplication,
     QDate,
+    QEvent,
     QLocale,
     QModelIndex,
     QObject,
@@ -35,7 +39,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QBrush, QFont
 from PySide6.QtWidgets import (
     QDateEdit,
     QFileDialog,
@@ -65,6 +69,7 @@ from credits_desktop.services.operations import Actor
 from credits_desktop.store.database import Database
 
 from . import formatting as fmt
+from . import theme
 from .account_detail import CopyableTable
 from .charts_common import QT_TRANSLATE_NOOP
 from .exports import Cell, Sheet, write_csv, write_xlsx
@@ -74,14 +79,6 @@ from .workers import Job, ProgressFn, Worker
 
 __all__ = ["FinanceReportModel", "FinanceReportView", "checks_sheet"]
 
-GOOD_STYLE: Final = "color: #1b5e20; font-weight: bold;"
-BAD_STYLE: Final = ("color: white; background: #b00020; font-weight: bold; padding: 6px;"
-                    " border-radius: 4px;")
-WARNING_STYLE: Final = "color: #6b4e00;"
-ERROR_STYLE: Final = "color: #58151c;"
-BAD_CELL: Final = QColor("#f8d7da")
-GOOD_TEXT: Final = QColor("#1b5e20")
-BAD_TEXT: Final = QColor("#842029")
 DEFAULT_MONTHS: Final = 12
 
 # The report's columns as the user reads them: the titles and tooltips of
@@ -231,9 +228,12 @@ class FinanceReportModel(QAbstractTableModel):
         bad = ((column == RECONCILES_COLUMN and not self._month_ok(row))
                or (column == DIFFERENCE_COLUMN and value != 0))
         if role == Qt.ItemDataRole.BackgroundRole and bad:
-            return QBrush(BAD_CELL)
+            return QBrush(theme.color("danger_background"))
+        if role == Qt.ItemDataRole.ForegroundRole and bad:
+            # On the red cell: the red text made to be read on it.
+            return QBrush(theme.color("danger"))
         if role == Qt.ItemDataRole.ForegroundRole and column == RECONCILES_COLUMN:
-            return QBrush(BAD_TEXT if bad else GOOD_TEXT)
+            return QBrush(theme.color("success"))
         if role == Qt.ItemDataRole.ToolTipRole:
             return self._tooltip(row, column)
         return None
@@ -260,6 +260,18 @@ class FinanceReportModel(QAbstractTableModel):
 
 def _tr(text: str) -> str:
     return QCoreApplication.translate("FinanceReportView", text)
+
+
+def verdict_sheet(tone: str) -> str:
+    """The verdict's style sheet: "success" (it reconciles), "danger" (it does not:
+    loud, on a red panel) or "error" (the report could not be built)."""
+    if tone == "danger":
+        return (f"color: {theme.css('danger')}; background: {theme.css('danger_background')};"
+                f" border: 1px solid {theme.css('danger_border')}; font-weight: bold;"
+                " padding: 6px; border-radius: 4px;")
+    if tone == "success":
+        return f"color: {theme.css('success')}; font-weight: bold;"
+    return f"color: {theme.css('danger')};"
 
 
 def checks_sheet(report: FinanceReport) -> Sheet:
@@ -329,7 +341,8 @@ class FinanceReportView(QWidget):
         self.warning = QLabel("")
         self.warning.setObjectName("financeWarning")
         self.warning.setWordWrap(True)
-        self.warning.setStyleSheet(WARNING_STYLE)
+        self._verdict_tone = ""
+        self._style()
         self.warning.hide()
 
         self.model = FinanceReportModel(self)
@@ -370,6 +383,18 @@ class FinanceReportView(QWidget):
         layout.addWidget(self.warning)
         layout.addWidget(self.table, 1)
         self._update_actions()
+
+    def _style(self) -> None:
+        theme.set_style_sheet(self.warning, f"color: {theme.css('warning')};")
+        theme.set_style_sheet(self.verdict,
+                              verdict_sheet(self._verdict_tone) if self._verdict_tone else "")
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if theme.is_palette_change(event):
+            self._style()
+            # The table's marks take the new colours on their next paint.
+            self.table.viewport().update()
 
     def _month_edit(self, name: str, accessible: str, month: date) -> QDateEdit:
         edit = QDateEdit(QDate(month.year, month.month, 1))
@@ -455,11 +480,13 @@ class FinanceReportView(QWidget):
             seconds=f"{report.seconds:.1f}"))
         problems = report.problems()
         if problems:
-            self.verdict.setStyleSheet(BAD_STYLE)
+            self._verdict_tone = "danger"
+            self._style()
             self.verdict.setText(self.tr("THIS REPORT DOES NOT RECONCILE. {problems}").format(
                 problems=" ".join(problems)))
         else:
-            self.verdict.setStyleSheet(GOOD_STYLE)
+            self._verdict_tone = "success"
+            self._style()
             self.verdict.setText(self.tr(
                 "{mark} Every month reconciles, and the ledger, the grants and the accounts' "
                 "balances agree ({credits} credits).").format(
@@ -471,7 +498,8 @@ class FinanceReportView(QWidget):
 
     @Slot(str)
     def _failed(self, message: str) -> None:
-        self.verdict.setStyleSheet(ERROR_STYLE)
+        self._verdict_tone = "error"
+        self._style()
         self.verdict.setText(message)
         self.stage.setText("")
         self.build_failed.emit(message)

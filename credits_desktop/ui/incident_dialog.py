@@ -10,7 +10,9 @@ reacts to the jobs' signals. The run is the service's
 (:func:`credits_desktop.services.incidents.run_incident`): repeated or cancelled and
 run again, each charge is refunded once, so the dialog lets staff simply run again.
 A support agent is told plainly that incident refunds are not theirs to run, and
-nothing is loaded.
+nothing is loaded. The sample of the preview lists its rows compactly, the account
+taking the spare width. Coloured sentences use the theme's semantic colours and follow
+the palette.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 from pathlib import Path
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QCoreApplication, QDateTime, Qt, Signal, Slot
+from PySide6.QtCore import (
+    QT_TRANSLATE_NOOP,
+    QCoreApplication,
+    QDateTime,
+    QEvent,
+    Qt,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -59,6 +69,7 @@ from credits_desktop.services.incidents import (
 from credits_desktop.services.operations import Actor
 from credits_desktop.store.database import Database
 
+from . import theme
 from .formatting import credits_text, datetime_format, local_datetime, utc_datetime
 from .i18n import plural
 from .workers import Job, ProgressFn, Worker
@@ -75,9 +86,8 @@ SAMPLE_COLUMNS = (
     str(QT_TRANSLATE_NOOP("IncidentDialog", "Credits")),
 )
 
-_ERROR_STYLE = "color: #a4161a;"
-_OK_STYLE = "color: #1b5e20;"
-_NOTICE_STYLE = "color: #7a4b00;"
+# Rows of the sample in view without scrolling (of SAMPLE_SIZE).
+SAMPLE_ROWS_SHOWN = 10
 
 
 def _to_qt(moment: datetime) -> QDateTime:
@@ -131,6 +141,8 @@ class IncidentDialog(QDialog):
         self._saving: Job | None = None
         self._cancel = threading.Event()
         self._confirming = False
+        # The semantic colour of each coloured sentence (None: the palette's text).
+        self._tones: dict[QLabel, str | None] = {}
         decision = decide(actor.role, Action.INCIDENT_REFUND)
         self.refused = not decision.allowed
 
@@ -193,11 +205,26 @@ class IncidentDialog(QDialog):
         self.sample_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         # Tab goes on to the reference (the arrows move within the table).
         self.sample_table.setTabKeyNavigation(False)
-        self.sample_table.verticalHeader().hide()
-        self.sample_table.horizontalHeader().setStretchLastSection(True)
-        self.sample_table.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.ResizeToContents)
-        self.sample_table.setMaximumHeight(240)
+        # Compact rows, as in the main window's lists, and the account (the only long
+        # text) takes the spare width: the figures stay beside their names.
+        rows = self.sample_table.verticalHeader()
+        rows.hide()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        rows.setDefaultSectionSize(self.sample_table.fontMetrics().height() + 8)
+        header = self.sample_table.horizontalHeader()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # Titles over their cells: words to the left, numbers (charge, credits) right.
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        for column in (1, 4):
+            title = self.sample_table.horizontalHeaderItem(column)
+            if title is not None:
+                title.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                       | Qt.AlignmentFlag.AlignVCenter)
+        self.sample_table.setMinimumHeight(
+            header.sizeHint().height() + rows.defaultSectionSize() * SAMPLE_ROWS_SHOWN
+            + 2 * self.sample_table.frameWidth())
 
         # -- the run --
         self.reference = QLineEdit()
@@ -267,7 +294,7 @@ class IncidentDialog(QDialog):
         self.problem_label = QLabel()
         self.problem_label.setObjectName("incidentProblem")
         self.problem_label.setWordWrap(True)
-        self.problem_label.setStyleSheet(_ERROR_STYLE)
+        self._tone(self.problem_label, "danger")
         self.problem_label.setAccessibleName(self.tr("What still needs attention"))
         self.problem_label.hide()
 
@@ -290,7 +317,7 @@ class IncidentDialog(QDialog):
         preview_row.addWidget(self.preview_button)
         layout.addLayout(preview_row)
         layout.addWidget(self.preview_label)
-        layout.addWidget(self.sample_table)
+        layout.addWidget(self.sample_table, 1)
         layout.addLayout(run_form)
         run_row = QHBoxLayout()
         run_row.addStretch(1)
@@ -318,11 +345,22 @@ class IncidentDialog(QDialog):
                 self.tr("{reason} Ask a finance, manager or admin colleague to run it.").format(
                     reason=decision.reason)
             )
-            self.preview_label.setStyleSheet(_ERROR_STYLE)
+            self._tone(self.preview_label, "danger")
             self.feature.setItemText(0, "—")
         else:
             self._load_features()
         self._update_state()
+
+    def _tone(self, label: QLabel, tone: str | None) -> None:
+        """Colour ``label`` with the semantic colour ``tone`` (None: the text colour)."""
+        self._tones[label] = tone
+        theme.set_style_sheet(label, f"color: {theme.css(tone)};" if tone else "")
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if theme.is_palette_change(event):
+            for label, tone in list(self._tones.items()):
+                self._tone(label, tone)
 
     def _datetime_edit(self, name: str, label: str, value: datetime) -> QDateTimeEdit:
         edit = QDateTimeEdit(_to_qt(value))
@@ -436,7 +474,7 @@ class IncidentDialog(QDialog):
             self.preview = None
             self.preview_label.setText(
                 self.tr("The scope changed: preview again before running."))
-            self.preview_label.setStyleSheet(_NOTICE_STYLE)
+            self._tone(self.preview_label, "warning")
             self.sample_table.setRowCount(0)
         self._update_state()
 
@@ -496,7 +534,7 @@ class IncidentDialog(QDialog):
         self.save_button.hide()
         self.progress.hide()
         self.preview_label.setText(self.tr("Counting the failed charges in this window…"))
-        self.preview_label.setStyleSheet("")
+        self._tone(self.preview_label, None)
         db, actor = self._db, self._actor
         job = self.worker.submit(lambda: preview_incident(db, actor, scope, sample=SAMPLE_SIZE))
         job.succeeded.connect(self._preview_arrived)
@@ -508,7 +546,7 @@ class IncidentDialog(QDialog):
     def _preview_arrived(self, preview: IncidentPreview) -> None:
         self._previewing = None
         self.preview = preview
-        self.preview_label.setStyleSheet("")
+        self._tone(self.preview_label, None)
         if preview.charges == 0:
             # The scope in words ("failed ad_image charges from … UTC") is the services'.
             self.preview_label.setText(
@@ -646,11 +684,11 @@ class IncidentDialog(QDialog):
         self.progress.setRange(0, max(summary.total, 1))
         self.progress.setValue(summary.charges_refunded + summary.skipped + summary.failed)
         self.summary_label.setText(summary.text())
-        self.summary_label.setStyleSheet(_OK_STYLE if summary.complete else _NOTICE_STYLE)
+        self._tone(self.summary_label, "success" if summary.complete else "warning")
         self.summary_label.show()
         self.save_button.show()
         self.preview_label.setText(self.tr("Preview again to see what is left in this scope."))
-        self.preview_label.setStyleSheet("")
+        self._tone(self.preview_label, None)
         self.sample_table.setRowCount(0)
         self._update_state()
         self.run_finished.emit(summary)

@@ -12,8 +12,13 @@ belongs to.
 
 :class:`WorkListModel` is the paged model such a view shows: one "wanted" value (a
 frozen filter) that its reads answer. Also here: :class:`PeriodFilter` (any time,
-today, the last 7 or 30 days, or a custom range of local dates), :func:`worklist_table`
-and :func:`local_midnight`.
+today, the last 7 or 30 days, or a custom range of local dates), :func:`worklist_table`,
+:func:`local_midnight`, and :func:`datetime_width` and :func:`size_columns`, which size
+columns from sample texts as the locale writes them.
+
+The message line's colour is a semantic one of :mod:`~credits_desktop.ui.theme`
+("danger" for a failure, "success" for what was done), made again when the palette
+changes, so it reads in the light and the dark palette alike.
 
 Every read goes through the window's :class:`~credits_desktop.ui.workers.Worker`; every
 word shown goes through Qt's translation.
@@ -25,16 +30,28 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 
-from PySide6.QtCore import QCoreApplication, QDate, QModelIndex, QObject, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QShowEvent
+from PySide6.QtCore import (
+    QCoreApplication,
+    QDate,
+    QEvent,
+    QModelIndex,
+    QObject,
+    Qt,
+    QTimer,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import QFontMetrics, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDateEdit,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -42,28 +59,32 @@ from PySide6.QtWidgets import (
 from credits_desktop.services.operations import Actor
 from credits_desktop.store.database import Database
 
+from . import formatting as fmt
+from . import theme
 from .account_detail import CopyableTable
 from .i18n import QT_TRANSLATE_NOOP
 from .table_models import ROW_ROLE, LoadingModel, PagedModel
 from .workers import Job, Worker
 
 __all__ = [
-    "MESSAGE_STYLE",
-    "NOTICE_STYLE",
+    "COLUMN_PADDING",
     "PERIODS",
     "TYPING_DELAY_MS",
     "PeriodFilter",
     "WorkListModel",
     "WorkListView",
+    "datetime_width",
     "local_midnight",
+    "size_columns",
+    "tone_sheet",
     "worklist_table",
 ]
 
 # Typing in a text filter reads once, shortly after the last keystroke.
 TYPING_DELAY_MS: Final = 300
 
-MESSAGE_STYLE = "color: #58151c;"
-NOTICE_STYLE = "color: #1b5e20;"
+# Room around a cell's text: the cell's margins and the sort indicator's.
+COLUMN_PADDING: Final = 24
 
 # The period presets: label (translated where shown) and how many days before today
 # they start (None: no bound; the last one is the custom range).
@@ -84,6 +105,39 @@ def _tr(text: str) -> str:
 def local_midnight(day: date) -> datetime:
     """The start of a local calendar day, as an aware UTC time."""
     return datetime.combine(day, time()).astimezone().astimezone(UTC)
+
+
+def tone_sheet(tone: str | None) -> str:
+    """The style sheet of a text in the semantic colour ``tone`` ("danger",
+    "success"…) of the palette in use; none for None."""
+    return f"color: {theme.css(tone)};" if tone else ""
+
+
+def datetime_width(metrics: QFontMetrics) -> int:
+    """How wide a local date and time is in the locale's format ("12/28/2026 10:58 PM",
+    "28.12.2026 22:58"): the widest of a morning and an evening of a two-digit day."""
+    samples = (datetime(2026, 12, 28, 10, 58), datetime(2026, 12, 28, 22, 58))
+    # A naive time's astimezone() takes it as local: the sample reads as written.
+    return max(metrics.horizontalAdvance(fmt.local_datetime(s.astimezone())) for s in samples)
+
+
+def size_columns(table: QTableView, samples: dict[int, str | int], *,
+                 stretch: Sequence[int] = ()) -> None:
+    """Size each column of ``samples`` for its sample text (or that many pixels of
+    text), and never narrower than its title; ``stretch`` columns share what is left
+    of the width (their long texts are elided; the tooltips have them whole)."""
+    model = table.model()
+    header = table.horizontalHeader()
+    metrics, titles = table.fontMetrics(), header.fontMetrics()
+    for column, sample in samples.items():
+        text = sample if isinstance(sample, int) else metrics.horizontalAdvance(sample)
+        title = str(model.headerData(column, Qt.Orientation.Horizontal))
+        header.resizeSection(column, max(text, titles.horizontalAdvance(title))
+                             + COLUMN_PADDING)
+    if stretch:
+        header.setStretchLastSection(False)
+        for column in stretch:
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
 
 
 def worklist_table(model: LoadingModel, name: str, accessible: str, tip: str,
@@ -249,6 +303,7 @@ class WorkListView(QWidget):
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.hide()
+        self._message_tone: str | None = None
 
     # -- what a subclass says -------------------------------------------------------------
 
@@ -339,11 +394,17 @@ class WorkListView(QWidget):
 
     def show_message(self, text: str, *, failed: bool) -> None:
         """A sentence above the table: what went wrong, or what was done."""
-        self.message.setStyleSheet(MESSAGE_STYLE if failed else NOTICE_STYLE)
+        self._message_tone = "danger" if failed else "success"
+        theme.set_style_sheet(self.message, tone_sheet(self._message_tone))
         self.message.setText(text)
         self.message.show()
 
     # -- events -------------------------------------------------------------------------
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if theme.is_palette_change(event):
+            theme.set_style_sheet(self.message, tone_sheet(self._message_tone))
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QCoreApplication, QPoint, QPointF, Qt
-from PySide6.QtGui import QImage, QPalette
+from PySide6.QtGui import QColor, QImage, QPalette
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 from services.factories import World, adjust, charge, refund
@@ -26,11 +26,18 @@ from credits_desktop.services.account_charts import (
 )
 from credits_desktop.services.operations import Actor
 from credits_desktop.store.models import AuditEvent
-from credits_desktop.ui.account_charts import FAILED_KEY, REFUNDED_KEY, AccountCharts
+from credits_desktop.ui import theme
+from credits_desktop.ui.account_charts import (
+    CHARTS_MIN_HEIGHT,
+    FAILED_KEY,
+    REFUNDED_KEY,
+    AccountCharts,
+)
 from credits_desktop.ui.charts_common import date_tick, day_seconds, step_points
 from credits_desktop.ui.workers import Worker
 
 from .conftest import MakeWindow
+from .test_ui_theme import contrast
 
 WAIT_MS = 10_000
 NOW = datetime.now(UTC)
@@ -400,7 +407,60 @@ def test_the_account_detail_has_a_lazy_usage_tab(
     # F5 reads the charts again with the rest.
     with qtbot.waitSignal(usage.loaded, timeout=WAIT_MS):
         detail.refresh()
+    # The tab fits a 768-pixel screen: the window can be 1280x720 with it shown, and
+    # the charts keep a legible height (what does not fit scrolls, the controls stay).
+    assert window.minimumSizeHint().height() <= 720
+    window.resize(1280, 720)
+    qtbot.waitUntil(lambda: window.height() == 720, timeout=WAIT_MS)
+    assert usage.canvas.height() >= CHARTS_MIN_HEIGHT
+    assert usage.range_combo.isVisible() and usage.export_png_button.isVisible()
+    bar = usage.charts_area.verticalScrollBar()
+    bar.setValue(bar.maximum())
+    assert usage.copy_button.isVisible()
     window.worker.wait_for_done()
+
+
+def test_the_features_menu_arrow_has_room(qtbot: QtBot, world: World, worker: Worker) -> None:
+    charts = make_charts(qtbot, world, worker)
+    button = charts.features_button
+    assert button.menu() is charts.features_menu
+    # The arrow is drawn beside the text, not over it.
+    text = button.fontMetrics().horizontalAdvance(button.text())
+    assert button.sizeHint().width() >= text + 24
+
+
+@pytest.fixture
+def dark(qapp: QApplication) -> Iterator[QApplication]:
+    """The dark palette for the test; the application's look as it was afterwards."""
+    style, palette = qapp.style().name(), qapp.palette()
+    theme.apply_theme(qapp, Qt.ColorScheme.Dark)
+    yield qapp
+    qapp.setStyle(style)
+    qapp.setPalette(palette)
+
+
+def test_the_charts_read_on_the_dark_palette(
+    qtbot: QtBot, world: World, worker: Worker, dark: QApplication
+) -> None:
+    recent_usage(world)
+    charts = make_charts(qtbot, world, worker)
+    shown(qtbot, charts)
+    charts.apart_box.setChecked(True)
+    background = charts.canvas.backgroundBrush().color()
+    assert background == theme.palette(Qt.ColorScheme.Dark).color(QPalette.ColorRole.Base)
+    # Axes, titles and legends in the palette's text colour.
+    for plot in (charts.usage_plot, charts.balance_plot):
+        for side in ("left", "bottom"):
+            assert contrast(plot.getAxis(side).textPen().color(), background) >= 3
+    assert contrast(QColor(charts.usage_plot.titleLabel.opts["color"]), background) >= 3
+    # The failed and refunded parts are greys of the dark palette, not near-black.
+    for key in (FAILED_KEY, REFUNDED_KEY):
+        assert contrast(charts.bars.series(key).color, background) >= 3, key
+    # A message above the charts, in the palette's red.
+    charts._show_message("The charts could not be read.", failed=True)
+    shown_colour = charts.message.palette().color(QPalette.ColorRole.WindowText)
+    assert shown_colour == theme.color("danger")
+    assert contrast(shown_colour, charts.palette().color(QPalette.ColorRole.Window)) >= 3
 
 
 def test_shared_helpers_label_dates_and_draw_steps() -> None:

@@ -9,11 +9,13 @@ from collections.abc import Iterator
 
 import pytest
 from PySide6.QtCore import QCoreApplication, Qt
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication, QPushButton
 from pytestqt.qtbot import QtBot
 
 from credits_desktop import __version__
 from credits_desktop.services.errors import RuleBroken
+from credits_desktop.ui import theme
 from credits_desktop.ui.banner import ConnectionBanner, countdown_seconds
 from credits_desktop.ui.error_report import (
     DIALOG_TEXT,
@@ -29,6 +31,7 @@ from credits_desktop.ui.live import BACKOFF_SECONDS, backoff_delay
 from credits_desktop.ui.workers import UNEXPECTED_TROUBLE, Worker
 
 from .pseudo_translation import untranslated_texts
+from .test_ui_theme import contrast
 
 SECRET = "hunter2-s3cret"
 
@@ -79,6 +82,31 @@ def test_the_banner_counts_down_and_offers_retry_now(qtbot: QtBot) -> None:
     assert not button.isEnabled()
     banner.dismiss()
     assert banner.isHidden()
+
+
+def test_the_banner_takes_the_warning_colours_of_the_palette(qtbot: QtBot) -> None:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    style, palette = app.style().name(), app.palette()
+    try:
+        for scheme, name in ((Qt.ColorScheme.Dark, "dark"), (Qt.ColorScheme.Light, "light")):
+            theme.apply_theme(app, scheme)
+            banner = ConnectionBanner()
+            qtbot.addWidget(banner)
+            banner.show_trying()
+            colours = theme.SEMANTIC[name]
+            assert colours["warning_background"] in banner.styleSheet()
+            text = banner.text.palette().color(QPalette.ColorRole.WindowText)
+            assert text == QColor(colours["warning"])
+            assert contrast(text, QColor(colours["warning_background"])) >= 3
+        # An open banner follows a switch of the palette.
+        theme.apply_theme(app, Qt.ColorScheme.Dark)
+        dark = theme.SEMANTIC["dark"]["warning"]
+        qtbot.waitUntil(lambda: banner.text.palette().color(QPalette.ColorRole.WindowText)
+                        == QColor(dark))
+    finally:
+        app.setStyle(style)
+        app.setPalette(palette)
 
 
 def test_copy_details_copies_the_report_without_the_password(qtbot: QtBot) -> None:

@@ -11,6 +11,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 from services.factories import (
     World,
@@ -28,12 +31,14 @@ from credits_desktop.services.previews import reversal_target
 from credits_desktop.services.queries import ChargeRow, charges_page
 from credits_desktop.services.refunds import RefundItem, refund_charges
 from credits_desktop.store.models import ApprovalRequest, Refund
+from credits_desktop.ui import theme
 from credits_desktop.ui.adjust_dialog import AdjustDialog
 from credits_desktop.ui.change_dialog import ChangeDialog
 from credits_desktop.ui.refund_dialog import RefundDialog
 from credits_desktop.ui.reverse_dialog import ReverseDialog
 
 from .pseudo_translation import untranslated_texts
+from .test_ui_theme import contrast
 
 WAIT_MS = 10_000
 
@@ -122,6 +127,27 @@ def test_refund_of_a_charge_that_did_not_fail_becomes_a_request(
     assert result.status == "requested"  # type: ignore[attr-defined]
     assert len(fetch(world.db, select(ApprovalRequest))) == 1
     assert fetch(world.db, select(Refund)) == []
+
+
+def test_the_verdict_reads_in_light_and_dark(
+    qtbot: QtBot, world: World, refund_dialog: Callable[..., RefundDialog], qapp: QApplication
+) -> None:
+    ok = charge(world, 40, status="succeeded")
+    style, palette = qapp.style().name(), qapp.palette()
+    try:
+        for scheme in (Qt.ColorScheme.Dark, Qt.ColorScheme.Light):
+            theme.apply_theme(qapp, scheme)
+            dialog = refund_dialog(ok.charge_id)
+            window = dialog.palette().color(QPalette.ColorRole.Window)
+            # "Needs approval": the warning colour of the palette in use.
+            verdict = dialog.verdict_label.palette().color(QPalette.ColorRole.WindowText)
+            assert verdict == theme.color("warning") and contrast(verdict, window) >= 3
+            problem = dialog.problem_label.palette().color(QPalette.ColorRole.WindowText)
+            assert problem == theme.color("danger") and contrast(problem, window) >= 3
+            dialog.reject()
+    finally:
+        qapp.setStyle(style)
+        qapp.setPalette(palette)
 
 
 def test_refund_dialog_refuses_an_already_refunded_charge(

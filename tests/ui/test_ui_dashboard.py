@@ -14,7 +14,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 from PySide6.QtCore import QCoreApplication, Qt
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QColor, QImage, QPalette
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 from services.factories import World, adjust, charge, key, open_account, refund
 
@@ -27,10 +28,13 @@ from credits_desktop.services.finance_report import (
 )
 from credits_desktop.services.operations import Actor
 from credits_desktop.services.purchases import buy_package
+from credits_desktop.ui import theme
 from credits_desktop.ui.dashboard_view import (
+    CHART_MIN_HEIGHT,
     CUSTOM,
     LAST_12_MONTHS,
     LAST_MONTH,
+    TABLE_MIN_ROWS,
     THIS_MONTH,
     DashboardView,
 )
@@ -38,6 +42,7 @@ from credits_desktop.ui.finance_report_view import FinanceReportView
 from credits_desktop.ui.workers import Worker
 
 from .test_ui_accessibility import own_widgets
+from .test_ui_theme import contrast
 
 WAIT_MS = 15_000
 TODAY = date(2026, 2, 20)
@@ -448,3 +453,87 @@ def test_the_finance_report_refuses_reversed_months_and_support_exports(
     with qtbot.waitSignal(view.export_failed, timeout=WAIT_MS):
         assert view.export_xlsx(out / "x.xlsx") is None
     assert not list(out.iterdir())
+
+
+# -- how it looks ----------------------------------------------------------------------------
+
+
+def rows_in_view(view: DashboardView) -> float:
+    return view.table.viewport().height() / view.table.verticalHeader().defaultSectionSize()
+
+
+def test_the_table_keeps_six_rows_and_the_charts_give_way(
+    qtbot: QtBot, world: World, usage: int, worker: Worker
+) -> None:
+    view = make_view(qtbot, world, worker)
+    # The dashboard's room in a 1280x800 main window.
+    view.resize(1264, 580)
+    shown(qtbot, view)
+    assert view.top_model.rowCount() > 0
+    # First shown: the table gets about two fifths, never fewer than six rows.
+    assert rows_in_view(view) >= TABLE_MIN_ROWS
+    assert view.chart["usage"].canvas.height() > view.table.height()
+    # The chart's actions sit beside its tabs, not in a row of their own.
+    corner = view.charts.cornerWidget(Qt.Corner.TopRightCorner)
+    assert corner is not None and corner.isAncestorOf(view.export_png_button)
+    # However the splitter is dragged, six rows stay; the charts shrink first.
+    view.splitter.setSizes([10_000, 1])
+    assert rows_in_view(view) >= TABLE_MIN_ROWS
+    view.splitter.setSizes([1, 10_000])
+    assert view.chart["usage"].canvas.height() >= CHART_MIN_HEIGHT
+    # Small enough for a 768-pixel screen (the main window's own rows come on top).
+    assert view.minimumSizeHint().height() <= 500
+
+
+@pytest.fixture
+def dark(qapp: QApplication) -> Iterator[QApplication]:
+    """The dark palette for the test; the application's look as it was afterwards."""
+    style, palette = qapp.style().name(), qapp.palette()
+    theme.apply_theme(qapp, Qt.ColorScheme.Dark)
+    yield qapp
+    qapp.setStyle(style)
+    qapp.setPalette(palette)
+
+
+def test_the_dashboard_and_the_report_read_on_the_dark_palette(
+    qtbot: QtBot, world: World, usage: int, worker: Worker, dark: QApplication
+) -> None:
+    view = make_view(qtbot, world, worker)
+    shown(qtbot, view)
+    chart = view.chart["usage"]
+    background = chart.canvas.backgroundBrush().color()
+    assert background == theme.palette(Qt.ColorScheme.Dark).color(QPalette.ColorRole.Base)
+    for side in ("left", "bottom"):
+        assert contrast(chart.plot.getAxis(side).textPen().color(), background) >= 3
+    assert contrast(QColor(chart.plot.titleLabel.opts["color"]), background) >= 3
+    window = view.palette().color(QPalette.ColorRole.Window)
+    view._show_status("The figures could not be read.", error=True)
+    assert view.status.palette().color(QPalette.ColorRole.WindowText) == theme.color("danger")
+    view._show_status("Saved.", done=True)
+    done = view.status.palette().color(QPalette.ColorRole.WindowText)
+    assert done == theme.color("success") and contrast(done, window) >= 3
+    # Back to light with the view open: the status line follows.
+    theme.apply_theme(dark, Qt.ColorScheme.Light)
+    qtbot.waitUntil(lambda: view.status.palette().color(QPalette.ColorRole.WindowText)
+                    == QColor(theme.SEMANTIC["light"]["success"]), timeout=WAIT_MS)
+    theme.apply_theme(dark, Qt.ColorScheme.Dark)
+
+    report = FinanceReportView(world.db, worker, world.finance, today=TODAY)
+    qtbot.addWidget(report, before_close_func=lambda _v: worker.wait_for_done())
+    report.show()
+    report.set_months(date(2026, 1, 1), date(2026, 2, 1))
+    with qtbot.waitSignal(report.built, timeout=WAIT_MS):
+        report.build()
+    window = report.palette().color(QPalette.ColorRole.Window)
+    verdict = report.verdict.palette().color(QPalette.ColorRole.WindowText)
+    assert verdict == theme.color("success") and contrast(verdict, window) >= 3
+    mark = report.model.index(0, RECONCILES_COLUMN).data(Qt.ItemDataRole.ForegroundRole)
+    base = report.table.palette().color(QPalette.ColorRole.Base)
+    assert contrast(mark.color(), base) >= 3
+    # The loud "does not reconcile" panel: red text on its own red background.
+    report._verdict_tone = "danger"
+    report._style()
+    panel = report.verdict.palette()
+    assert contrast(panel.color(QPalette.ColorRole.WindowText),
+                    theme.color("danger_background")) >= 3
+    assert theme.css("danger_background") in report.verdict.styleSheet()

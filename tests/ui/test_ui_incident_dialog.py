@@ -18,9 +18,11 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractSpinBox,
+    QApplication,
     QComboBox,
     QLineEdit,
     QProgressBar,
@@ -37,9 +39,11 @@ from credits_desktop.store.database import Database
 from credits_desktop.store.engine import make_engine
 from credits_desktop.store.models import Refund
 from credits_desktop.ui import formatting as fmt
-from credits_desktop.ui.incident_dialog import IncidentDialog, _from_qt
+from credits_desktop.ui import theme
+from credits_desktop.ui.incident_dialog import SAMPLE_ROWS_SHOWN, IncidentDialog, _from_qt
 
 from .pseudo_translation import untranslated_texts
+from .test_ui_theme import contrast
 
 WAIT_MS = 15_000
 START = datetime(2026, 1, 10, 10, 0, tzinfo=UTC)
@@ -350,3 +354,44 @@ def test_every_text_goes_through_translation(
     shown = {fmt.utc_datetime(_from_qt(edit.dateTime()))
              for edit in (refused.start_edit, refused.end_edit)}
     assert untranslated_texts(refused, data=lambda text: text in shown) == []
+
+
+@pytest.fixture
+def dark(qapp: QApplication) -> Iterator[QApplication]:
+    """The dark palette for the test; the application's look as it was afterwards."""
+    style, palette = qapp.style().name(), qapp.palette()
+    theme.apply_theme(qapp, Qt.ColorScheme.Dark)
+    yield qapp
+    qapp.setStyle(style)
+    qapp.setPalette(palette)
+
+
+def test_the_sample_is_compact_and_its_sentences_read_on_the_dark_palette(
+    qtbot: QtBot, world: World, add_accounts: Callable[..., list[int]],
+    make_dialog: Callable[..., IncidentDialog], dark: QApplication,
+) -> None:
+    _outage(world, add_accounts)
+    dialog = make_dialog()
+    dialog.resize(820, dialog.sizeHint().height())
+    _ready(qtbot, dialog)
+    _preview(qtbot, dialog)
+    table = dialog.sample_table
+    # Compact rows, as in the main window's lists: ten of them in view at once.
+    row_height = table.rowHeight(0)
+    assert row_height <= table.fontMetrics().height() + 8
+    assert table.viewport().height() >= SAMPLE_ROWS_SHOWN * row_height
+    # The account takes the spare width; the credits column only what it needs.
+    header = table.horizontalHeader()
+    widths = [header.sectionSize(c) for c in range(header.count())]
+    assert widths[0] == max(widths)
+    assert widths[4] < table.viewport().width() / 5
+
+    # The coloured sentences use the dark palette's own colours.
+    window = dialog.palette().color(QPalette.ColorRole.Window)
+    dialog.model.setText("imagen")  # the scope changed: a warning
+    warning = dialog.preview_label.palette().color(QPalette.ColorRole.WindowText)
+    assert warning == theme.color("warning") and contrast(warning, window) >= 3
+    dialog.reference.clear()
+    dialog._show_problem("An incident reference is required.")
+    problem = dialog.problem_label.palette().color(QPalette.ColorRole.WindowText)
+    assert problem == theme.color("danger") and contrast(problem, window) >= 3

@@ -5,13 +5,15 @@ failures queue, the approvals queue and the audit log, driven as a user would.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from PySide6.QtCore import QItemSelectionModel
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtCore import QItemSelectionModel, Qt
+from PySide6.QtGui import QBrush, QColor, QPalette
+from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
 from pytestqt.qtbot import QtBot
 from services.factories import (
     World,
@@ -25,13 +27,18 @@ from services.factories import (
 from sqlalchemy import select
 
 from credits_desktop.services.operations import Actor
+from credits_desktop.services.periods import roll_periods
 from credits_desktop.services.worklists import AUDIT_CSV_COLUMNS, audit_page
 from credits_desktop.store.models import ApprovalRequest, AuditEvent, Operation, Refund
+from credits_desktop.ui import formatting as fmt
+from credits_desktop.ui import theme
 from credits_desktop.ui.approvals_view import ApprovalsView
-from credits_desktop.ui.audit_view import AuditView
+from credits_desktop.ui.audit_view import AuditView, action_label
 from credits_desktop.ui.failures_view import ONE_ACCOUNT_TIP, FailuresView
 from credits_desktop.ui.table_models import PagedModel
 from credits_desktop.ui.workers import Worker
+
+from .test_ui_theme import contrast
 
 WAIT_MS = 10_000
 V = TypeVar("V", bound=QWidget)
@@ -52,6 +59,16 @@ def open_view(qtbot: QtBot, world: World) -> Callable[..., Any]:
         return view
 
     return make
+
+
+@pytest.fixture
+def dark(qapp: QApplication) -> Iterator[QApplication]:
+    """The dark palette for the test; the application's look as it was afterwards."""
+    style, palette = qapp.style().name(), qapp.palette()
+    theme.apply_theme(qapp, Qt.ColorScheme.Dark)
+    yield qapp
+    qapp.setStyle(style)
+    qapp.setPalette(palette)
 
 
 def loaded(qtbot: QtBot, view: Any) -> None:
@@ -337,7 +354,7 @@ def test_audit_view_filters(qtbot: QtBot, world: World, open_view: Callable[...,
     rows = all_rows(qtbot, view)
     assert [r.action for r in rows] == ["refund"]
     assert [cell(view, 0, col) for col in (1, 2, 3, 4)] == [
-        "Sam Support", "refund", "Applied", f"Acme Ads (#{w.account_id})"]
+        "Sam Support", "Refund", "Applied", f"Acme Ads (#{w.account_id})"]
 
     view.staff_filter.setCurrentIndex(0)
     view.action_filter.setCurrentIndex(view.action_filter.findData("adjustment"))
@@ -411,3 +428,129 @@ def test_export_disabled_for_support(
     assert button.accessibleName() == "Export the audit log to CSV"
     view.export_csv()  # even called directly, nothing happens
     assert not view.exporting
+
+
+# -- how the lists look ---------------------------------------------------------------
+
+
+def text_fits(view: Any, column: int, row: int = 0) -> bool:
+    """Whether the cell's text fits its column, as the table draws it (no "…")."""
+    text = cell(view, row, column)
+    room = view.table.horizontalHeader().sectionSize(column) - 8
+    return bool(view.table.fontMetrics().horizontalAdvance(text) <= room)
+
+
+def test_times_and_names_fit_their_columns(
+    qtbot: QtBot, world: World, open_view: Callable[..., Any]
+) -> None:
+    w = world
+    # An evening of a two-digit day and month: the longest "11/28/2026 10:58 PM".
+    evening = datetime(2026, 11, 28, 22, 58).astimezone()
+    c = charge(w, 40, at=evening).charge_id
+    roll_periods(w.db, w.platform, until=datetime(2026, 3, 1, tzinfo=UTC))
+    failures: FailuresView = open_view(FailuresView, w.support)
+    assert cell(failures, 0, 0) == fmt.local_datetime(evening)
+    assert text_fits(failures, 0)
+    refund(w, w.support, c, at=evening)
+    audit: AuditView = open_view(AuditView, w.finance)
+    rows = all_rows(qtbot, audit)
+    assert all(text_fits(audit, column, r) for column in (0, 1, 2, 3)
+               for r in range(len(rows)))
+    approvals: ApprovalsView = open_view(ApprovalsView, w.manager)
+    _requests(w)
+    approvals.refresh()
+    loaded(qtbot, approvals)
+    assert all(text_fits(approvals, column) for column in range(6))
+
+
+def test_the_approvals_table_fits_the_window(
+    qtbot: QtBot, world: World, open_view: Callable[..., Any]
+) -> None:
+    _requests(world)
+    view: ApprovalsView = open_view(ApprovalsView, world.manager)
+    view.resize(1264, 600)  # a 1280-pixel main window
+    qtbot.waitUntil(lambda: view.table.viewport().width() < 1264, timeout=WAIT_MS)
+    header = view.table.horizontalHeader()
+    used = sum(header.sectionSize(c) for c in range(header.count()))
+    # Every column is in view: "Decided by" and "Outcome" need no sideways scrolling.
+    assert used <= view.table.viewport().width()
+    assert not view.table.horizontalScrollBar().isVisible()
+    # A long free text is elided, and whole in its tooltip.
+    row = all_rows(qtbot, view)[0]
+    summary = view.model.index(0, 6)
+    assert summary.data(Qt.ItemDataRole.ToolTipRole) == row.summary
+
+
+def test_the_audit_log_names_actions_in_words(
+    qtbot: QtBot, world: World, open_view: Callable[..., Any], tmp_path: Path
+) -> None:
+    w = world
+    roll_periods(w.db, w.platform, until=datetime(2026, 3, 1, tzinfo=UTC))
+    rolled = audit_page(w.db, action="roll_periods").rows
+    # A plain date, not a raw timestamp.
+    assert [e.detail for e in rolled] == ["Rolled 1 account to 2026-03-01"]
+    view: AuditView = open_view(AuditView, w.finance)
+    all_rows(qtbot, view)
+    row = row_of(view, rolled[0].id)
+    assert cell(view, row, 2) == "Billing period roll"
+    assert cell(view, row, 5) == "Rolled 1 account to 2026-03-01"
+    tip = view.model.index(row, 2).data(Qt.ItemDataRole.ToolTipRole)
+    assert "roll_periods" in tip
+    # The filter lists the actions by their words, and filters by their codes.
+    qtbot.waitUntil(lambda: view.action_filter.findData("roll_periods") > 0, timeout=WAIT_MS)
+    index = view.action_filter.findData("roll_periods")
+    assert view.action_filter.itemText(index) == "Billing period roll"
+    view.action_filter.setCurrentIndex(index)
+    qtbot.waitUntil(lambda: view.model.query.action == "roll_periods", timeout=WAIT_MS)
+    assert [r.id for r in all_rows(qtbot, view)] == [rolled[0].id]
+    # An action code nobody named is shown as it is.
+    assert action_label("something_new") == "something_new"
+    # The CSV keeps the log's own codes.
+    path = tmp_path / "audit.csv"
+    with qtbot.waitSignal(view.exported, timeout=WAIT_MS):
+        view.export_to(str(path))
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        assert [r[4] for r in list(csv.reader(handle))[1:]] == ["roll_periods"]
+
+
+def test_the_lists_colours_read_on_the_dark_palette(
+    qtbot: QtBot, world: World, open_view: Callable[..., Any], dark: QApplication
+) -> None:
+    w = world
+    _requests(w)
+    failed = charge(w, 40, status="succeeded", at=w.at(hours=2)).charge_id
+    request = refund(w, w.support, failed, ticket="#2", at=w.at(days=2)).request_id
+    approvals: ApprovalsView = open_view(ApprovalsView, w.manager)
+    approvals.status_filter.setCurrentIndex(approvals.status_filter.findData(None))
+    approvals_rows = all_rows(qtbot, approvals)
+    assert approvals_rows
+    # Coloured cells: the effects (+ and −), approved and failed statuses.
+    _decide(qtbot, approvals, request or 0, approve=True)
+    approvals_rows = all_rows(qtbot, approvals)
+    base = approvals.table.palette().color(QPalette.ColorRole.Base)
+    coloured = [approvals.model.index(r, c).data(Qt.ItemDataRole.ForegroundRole)
+                for r in range(len(approvals_rows)) for c in range(10)]
+    colours = {b.color().name() for b in coloured if isinstance(b, QBrush)}
+    assert theme.css("danger") in colours and theme.css("success") in colours
+    assert all(contrast(QColor(c), base) >= 3 for c in colours), colours
+
+    approvals.show_message("It could not be applied.", failed=True)
+    window = approvals.palette().color(QPalette.ColorRole.Window)
+    shown = approvals.message.palette().color(QPalette.ColorRole.WindowText)
+    assert shown == theme.color("danger") and contrast(shown, window) >= 3
+    approvals.show_message("Done.", failed=False)
+    shown = approvals.message.palette().color(QPalette.ColorRole.WindowText)
+    assert shown == theme.color("success") and contrast(shown, window) >= 3
+
+    # Back to light while the view is open: the message follows.
+    theme.apply_theme(dark, Qt.ColorScheme.Light)
+    qtbot.waitUntil(lambda: approvals.message.palette().color(QPalette.ColorRole.WindowText)
+                    == QColor(theme.SEMANTIC["light"]["success"]), timeout=WAIT_MS)
+
+    theme.apply_theme(dark, Qt.ColorScheme.Dark)
+    audit: AuditView = open_view(AuditView, w.finance)
+    assert all_rows(qtbot, audit)
+    denied = [audit.model.index(r, 3).data(Qt.ItemDataRole.ForegroundRole)
+              for r in range(audit.model.rowCount())]
+    base = audit.table.palette().color(QPalette.ColorRole.Base)
+    assert all(contrast(b.color(), base) >= 3 for b in denied if isinstance(b, QBrush))
