@@ -47,7 +47,7 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import QDate, QEvent, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QColor, QShowEvent
+from PySide6.QtGui import QAction, QColor, QImage, QPainter, QShowEvent
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
@@ -214,7 +214,6 @@ class AccountCharts(QWidget):
         self._export_job: Job | None = None
         self._started = False
         self._data: ChartData | None = None
-        self._balance_items: list[object] = []
 
         # Controls.
         self.range_combo = QComboBox()
@@ -317,8 +316,16 @@ class AccountCharts(QWidget):
             plot.setMouseEnabled(x=True, y=False)
             plot.showGrid(x=False, y=True, alpha=0.25)
         self.bars = StackedBars(self.usage_plot, self.usage_legend, parent=self)
+        # Kept from one drawing to the next (see _draw_balances); only the reset lines,
+        # as many as the range has, are made anew.
+        self._balance_curves: dict[str, pg.PlotDataItem] = {}
         self._reset_lines: list[pg.InfiniteLine] = []
-        self._resets_entry: pg.PlotDataItem | None = None
+        self._resets_entry = pg.PlotDataItem()
+        self._projection = self.balance_plot.plot([], [])
+        self._run_out = pg.ScatterPlotItem([], [], symbol="x", size=12)
+        self.balance_plot.addItem(self._run_out)
+        # The legend entries after the four balance lines (resets, forecast), in order.
+        self._legend_tail: list[pg.PlotDataItem] = []
         self.balance_legend.sigSampleClicked.connect(self._balance_entry_clicked)
         self.bars.visibility_changed.connect(self._feature_toggled)
         self.usage_tip = HoverTip(self.canvas, self.usage_plot, self._usage_text, parent=self)
@@ -694,6 +701,33 @@ class AccountCharts(QWidget):
         self._draw_balances()
         self._draw_forecast()
         self._fit_x()
+        self._settle_layout()
+
+    def _settle_layout(self) -> None:
+        """Settle ranges, axis widths and the layout now, so that the next paint is the
+        only one. Left to pyqtgraph, the y ranges are fitted at the paint, the credit axes
+        find their label widths while painting and the layout follows new legend rows
+        after it, and each of these asks for one more paint of the whole canvas."""
+        self._lay_out()
+        self.canvas.scene().prepareForPaint()
+        image = QImage(1, 1, QImage.Format.Format_ARGB32_Premultiplied)
+        painter = QPainter(image)
+        try:
+            for plot in (self.usage_plot, self.balance_plot):
+                plot.getAxis("left").generateDrawSpecs(painter)
+        finally:
+            painter.end()
+        self._lay_out()
+        # A plot that changed size fits its y range again.
+        self.canvas.scene().prepareForPaint()
+
+    def _lay_out(self) -> None:
+        # Each plot has a layout of its own inside the canvas's: the layout requests
+        # pending (posted, and answered after the paint otherwise) are answered now.
+        for item in (self.usage_plot, self.balance_plot, self.usage_legend,
+                     self.balance_legend, self.canvas.ci):
+            QApplication.sendPostedEvents(item, QEvent.Type.LayoutRequest)
+        self.canvas.ci.layout.activate()
 
     def _series_style(self, series: UsageSeries) -> dict[str, QColor]:
         return {code: series_color(index) for index, code in enumerate(series.catalogue)}
@@ -772,12 +806,6 @@ class AccountCharts(QWidget):
     def _draw_balances(self) -> None:
         assert self._data is not None
         plot = self.balance_plot
-        for item in self._balance_items:
-            plot.removeItem(item)
-        self._balance_items = []
-        self._reset_lines = []
-        self._resets_entry = None
-        self.balance_legend.clear()
         history = self._data.balances
         times = [p.at.timestamp() for p in history.points]
         styles = {
@@ -786,33 +814,53 @@ class AccountCharts(QWidget):
             "refund": pg.mkPen(series_color(2), width=1.5),
             "total": pg.mkPen(self._fg, width=2.5),
         }
-        for key, label in BALANCE_KEYS:
+        # The four lines and their legend entries are made once and given new points:
+        # removing and adding them (and their legend rows) cost more than the drawing.
+        if not self._balance_curves:
+            for key, label in BALANCE_KEYS:
+                # Steps are level and upright lines, which look the same without
+                # antialiasing, and a busy account has thousands of them.
+                curve = plot.plot([], [], pen=styles[key], antialias=False)
+                self.balance_legend.addItem(curve, self.tr(label))
+                self._balance_curves[key] = curve
+        for key, _label in BALANCE_KEYS:
             values = [p.total if key == "total" else getattr(p, key) for p in history.points]
             xs, ys = step_points(times, values)
-            curve = plot.plot(xs, ys, pen=styles[key])
-            self.balance_legend.addItem(curve, self.tr(label))
-            self._balance_items.append(curve)
+            self._balance_curves[key].setData(xs, ys, pen=styles[key])
+        for line in self._reset_lines:
+            plot.removeItem(line)
+        self._reset_lines = []
         reset_pen = pg.mkPen(self._muted, width=1, style=Qt.PenStyle.DashLine)
+        # The legend entry stands for every dashed line (it is never drawn itself);
+        # the lines follow it when it was clicked off.
+        self._resets_entry.setPen(reset_pen)
+        shown = bool(self._resets_entry.isVisible())
         for reset in history.resets:
             line = pg.InfiniteLine(pos=reset.timestamp(), angle=90, pen=reset_pen,
                                    movable=False)
+            line.setVisible(shown)
             plot.addItem(line)
-            self._balance_items.append(line)
             self._reset_lines.append(line)
-        if history.resets:
-            # The legend entry stands for every dashed line (it is never drawn itself).
-            self._resets_entry = pg.PlotDataItem(pen=reset_pen)
-            self.balance_legend.addItem(self._resets_entry, self.tr("Billing reset"))
         plot.setTitle(self.tr("Balances over time (local time)"), color=self._fg.name())
         plot.enableAutoRange(axis="y")
+
+    def _set_legend_tail(self, entries: list[tuple[pg.PlotDataItem, str]]) -> None:
+        """Put ``entries`` after the four balance lines in the legend, in this order;
+        the legend is left alone when they are already there."""
+        if [item for item, _label in entries] == self._legend_tail:
+            return
+        for item in self._legend_tail:
+            self.balance_legend.removeItem(item)
+        for item, label in entries:
+            self.balance_legend.addItem(item, label)
+        self._legend_tail = [item for item, _label in entries]
 
     @Slot(object)
     def _balance_entry_clicked(self, item: object) -> None:
         # Legend clicks show and hide a line; the reset entry does so for all of them.
-        entry = self._resets_entry
-        if entry is None or item is not entry:
+        visible = bool(self._resets_entry.isVisible())
+        if item is not self._resets_entry:
             return
-        visible = bool(self._resets_entry.isVisible())  # type: ignore[union-attr]
         for line in self._reset_lines:
             line.setVisible(visible)
 
@@ -824,19 +872,25 @@ class AccountCharts(QWidget):
         self.copy_button.setEnabled(True)
         points = f.projection()
         history = self._data.balances
+        tail: list[tuple[pg.PlotDataItem, str]] = []
+        if history.resets:
+            tail.append((self._resets_entry, self.tr("Billing reset")))
+        fg = pg.mkPen(self._fg)
         # Only on a chart that reaches now: the projection starts from today's balance.
         if len(points) >= 2 and history.start <= points[0][0] <= history.end:
-            pen = pg.mkPen(self._fg, width=2, style=Qt.PenStyle.DotLine)
             xs = [t.timestamp() for t, _v in points]
             ys = [float(v) for _t, v in points]
-            projection = self.balance_plot.plot(xs, ys, pen=pen)
-            self.balance_legend.addItem(projection, self.tr("Forecast"))
-            self._balance_items.append(projection)
+            self._projection.setData(
+                xs, ys, pen=pg.mkPen(self._fg, width=2, style=Qt.PenStyle.DotLine))
+            tail.append((self._projection, self.tr("Forecast")))
             if f.run_out_at is not None:
-                marker = pg.ScatterPlotItem([xs[-1]], [0.0], symbol="x", size=12,
-                                            pen=pg.mkPen(self._fg), brush=pg.mkBrush(self._fg))
-                self.balance_plot.addItem(marker)
-                self._balance_items.append(marker)
+                self._run_out.setData([xs[-1]], [0.0], pen=fg, brush=pg.mkBrush(self._fg))
+            else:
+                self._run_out.setData([], [])
+        else:
+            self._projection.setData([], [])
+            self._run_out.setData([], [])
+        self._set_legend_tail(tail)
 
     def _fit_x(self) -> None:
         assert self._data is not None

@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QCoreApplication, QPoint, QPointF, Qt
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QImage, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 from services.factories import World, adjust, charge, refund
 from sqlalchemy import select
@@ -258,6 +258,61 @@ def test_legend_and_menu_toggle_features(qtbot: QtBot, world: World, worker: Wor
     reload(qtbot, charts, lambda: charts.set_granularity(Granularity.WEEK))
     assert not charts.feature_visible("url_brief")
     assert heights(charts, "url_brief") == [0.0] * charts.bars.bucket_count
+
+
+class PaintCounter(QObject):
+    """Counts the paint events of a widget."""
+
+    def __init__(self, widget: QWidget) -> None:
+        super().__init__()
+        self.count = 0
+        widget.installEventFilter(self)
+
+    def eventFilter(self, _watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self.count += 1
+        return False
+
+
+def layout_state(charts: AccountCharts) -> list[object]:
+    """Where the two plots are and what they show: what a late relayout or range fit
+    would change after the drawing."""
+    return [(plot.vb.sceneBoundingRect(), plot.vb.viewRange(),
+             plot.getAxis("left").geometry())
+            for plot in (charts.usage_plot, charts.balance_plot)]
+
+
+def test_a_redraw_is_settled_before_it_is_painted(
+    qtbot: QtBot, world: World, worker: Worker
+) -> None:
+    recent_usage(world)
+    charts = make_charts(qtbot, world, worker)
+    charts.resize(1100, 700)
+    shown(qtbot, charts)
+    curves = [sample.item for sample, _label in charts.balance_legend.items[:4]]
+    paints = PaintCounter(charts.canvas.viewport())
+    settled: list[tuple[int, list[object]]] = []
+    charts.loaded.connect(
+        lambda _data: settled.append((paints.count, layout_state(charts))))
+
+    year = reload(qtbot, charts, lambda: charts.set_range(RangePreset.LAST_12_MONTHS))
+    qtbot.waitUntil(lambda: paints.count > settled[-1][0], timeout=WAIT_MS)
+    QApplication.sendPostedEvents()
+    QApplication.processEvents()
+    # The ranges, axis widths and layout were final when the drawing ended: the paint
+    # changed none of them (each change would have cost another paint of the canvas).
+    assert layout_state(charts) == settled[-1][1]
+    top = charts.balance_plot.vb.viewRange()[1][1]
+    assert top >= max(p.total for p in year.balances.points)
+
+    # The balance lines are the same items with new points, listed once each.
+    labels = [label.text for _sample, label in charts.balance_legend.items]
+    assert labels == ["Plan credits", "Purchased credits", "Refund credits", "Total",
+                      "Billing reset", "Forecast"]
+    assert [sample.item for sample, _label in charts.balance_legend.items[:4]] == curves
+    total = curves[3].getData()
+    assert list(total[1]) == step_points([p.at.timestamp() for p in year.balances.points],
+                                         [p.total for p in year.balances.points])[1]
 
 
 def test_failed_and_refunded_apart(qtbot: QtBot, world: World, worker: Worker) -> None:
