@@ -7,10 +7,16 @@ models of :mod:`detail_models`, the long ones paged lazily. The charges' feature
 filter lists the features the database holds (``services.catalog.list_features``),
 read when the account opens. Every read goes through the window's
 :class:`~credits_desktop.ui.workers.Worker`.
+
+Opening an account must feel immediate: every list is read at once, but only the
+grants (the first tab) get their widgets then; the charges and ledger pages are
+built the first time they are shown or used, and the usage charts likewise. The
+lists are painted by :class:`~credits_desktop.ui.table_models.RowDelegate`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
@@ -42,7 +48,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from credits_desktop.domain.permissions import Action
+from credits_desktop.domain.permissions import Action, Verdict
 from credits_desktop.services.catalog import FeatureChoice, list_features
 from credits_desktop.services.operations import Actor
 from credits_desktop.services.previews import ReversalTarget, reversal_target
@@ -56,6 +62,7 @@ from .adjust_dialog import AdjustDialog
 from .change_dialog import ChangeDialog
 from .detail_models import (
     CHARGE_STATUSES,
+    COL_C_REASON,
     COL_L_REASON,
     DETAIL_PAGE_SIZE,
     ChargeFilter,
@@ -69,8 +76,8 @@ from .i18n import plural
 from .live import ViewState, capture_view, restore_view
 from .refund_dialog import RefundDialog, refundable
 from .reverse_dialog import ReverseDialog
-from .role_gate import gate
-from .table_models import LoadingModel, PagedModel
+from .role_gate import gate, role_decision
+from .table_models import RELAYOUT_EVENTS, LoadingModel, PagedModel, RowDelegate
 from .workers import Job, Worker
 
 if TYPE_CHECKING:
@@ -110,6 +117,8 @@ PRESETS: tuple[tuple[str, int | None], ...] = (
 )
 CUSTOM = len(PRESETS) - 1
 
+# Room between a right-aligned number and the left-aligned text of the next column, in
+# tables painted by Qt's delegate (see CopyableTable).
 TABLE_STYLE = "QTableView::item { padding-left: 2px; padding-right: 6px; }"
 
 
@@ -149,8 +158,18 @@ class CopyableTable(QTableView):
 
     enter_pressed = Signal(QModelIndex)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, row_delegate: bool = False) -> None:
         super().__init__(parent)
+        # With ``row_delegate`` (for a RowsModel) the cells are painted from the rows
+        # with one Python call each, padded by the delegate; otherwise by Qt's delegate,
+        # padded by a style sheet (which routes every cell through Qt's style sheet
+        # style: slower, but right for any model).
+        self.row_delegate: RowDelegate | None = None
+        if row_delegate:
+            self.row_delegate = RowDelegate(self)
+            self.setItemDelegate(self.row_delegate)
+        else:
+            self.setStyleSheet(TABLE_STYLE)
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -161,7 +180,6 @@ class CopyableTable(QTableView):
         # Tab leaves the table (the arrows move within it), instead of walking every cell.
         self.setTabKeyNavigation(False)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.setStyleSheet(TABLE_STYLE)
         vertical = self.verticalHeader()
         vertical.hide()
         vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
@@ -182,6 +200,12 @@ class CopyableTable(QTableView):
         for row in sorted({i.row() for i in indexes}):
             lines.append("\t".join(cells.get((row, c), "") for c in columns))
         return "\n".join(lines)
+
+    def changeEvent(self, event: QEvent) -> None:
+        if self.row_delegate is not None and event.type() in RELAYOUT_EVENTS:
+            # Texts measured in the old font would be elided wrongly.
+            self.row_delegate.forget_layout()
+        super().changeEvent(event)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.matches(QKeySequence.StandardKey.Copy):
@@ -236,6 +260,45 @@ class BalanceCard(QFrame):
         super().changeEvent(event)
 
 
+def list_table(model: LoadingModel, name: str, accessible: str) -> CopyableTable:
+    """A list of the account, painted from its rows (see RowDelegate)."""
+    table = CopyableTable(row_delegate=True)
+    table.setObjectName(name)
+    table.setAccessibleName(accessible)
+    table.setModel(model)
+    return table
+
+
+def _page(name: str) -> QWidget:
+    """An empty tab page; its list is put in it the first time it is shown."""
+    page = QWidget()
+    page.setObjectName(name)
+    layout = QVBoxLayout(page)
+    layout.setContentsMargins(0, 0, 0, 0)
+    return page
+
+
+@dataclass(frozen=True)
+class _ChargesPage:
+    """The Charges tab's widgets, once built."""
+
+    table: CopyableTable
+    feature_filter: QComboBox
+    status_filter: QComboBox
+    period_filter: QComboBox
+    date_from: QDateEdit
+    date_to: QDateEdit
+    refund_button: QPushButton
+
+
+@dataclass(frozen=True)
+class _LedgerPage:
+    """The Ledger tab's widgets, once built."""
+
+    table: CopyableTable
+    reverse_button: QPushButton
+
+
 class AccountDetail(QWidget):
     """Everything about one account; :meth:`refresh` reads it all again."""
 
@@ -245,6 +308,8 @@ class AccountDetail(QWidget):
     load_failed = Signal(str)
     # A refund, adjustment or reversal made from this tab (its OperationResult).
     changed = Signal(object)
+    # A list's page was built (kind, its QHeaderView): see headers().
+    header_ready = Signal(str, object)
 
     def __init__(
         self,
@@ -310,94 +375,25 @@ class AccountDetail(QWidget):
             cards.addWidget(card, 0, column)
             cards.setColumnStretch(column, 1)
 
-        # Lists.
+        # Lists. The models read as the account opens; the Charges and Ledger pages are
+        # built the first time they are shown or used (see _charges_page): many account
+        # views never leave the grants, and they were two thirds of building the tab.
         self.grants = GrantsModel(db, worker, account_id, self)
         self.charges = ChargesModel(db, worker, account_id, self, page_size=page_size)
         self.ledger = LedgerModel(db, worker, account_id, self, page_size=page_size)
         self.grants_table = self._table(self.grants, "grantsTable",
                                         self.tr("Grants of the account"))
-        self.charges_table = self._table(self.charges, "chargesTable",
-                                         self.tr("Charges of the account"))
-        self.ledger_table = self._table(self.ledger, "ledgerTable",
-                                        self.tr("Ledger of the account"))
         self.grants_table.setAccessibleDescription(self.tr(
             "Where the account's credits come from: plan periods, purchases, refunds"))
-        self.charges_table.setAccessibleDescription(self.tr(
-            "What the account's generations cost, newest first; Ctrl+R refunds the "
-            "selected charges"))
-        self.ledger_table.setAccessibleDescription(self.tr(
-            "Every change of the account's credits, newest first"))
-
-        self.feature_filter = QComboBox()
-        self.feature_filter.setObjectName("featureFilter")
-        self.feature_filter.addItem(self.tr("All features"), None)
-        self.feature_filter.setAccessibleName(self.tr("Feature filter"))
-        self.feature_filter.setToolTip(_tr(FEATURE_TIP))
-        # The features arrive from the database when the account opens (load()).
-        self.feature_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.status_filter = QComboBox()
-        self.status_filter.setObjectName("statusFilter")
-        self.status_filter.setAccessibleName(self.tr("Charge status filter"))
-        self.status_filter.setToolTip(self.tr("Only charges with this outcome"))
-        self.status_filter.addItem(self.tr("Any status"), None)
-        for code in CHARGE_STATUSES:
-            self.status_filter.addItem(label(CHARGE_STATUSES, code), code)
-        self.period_filter = QComboBox()
-        self.period_filter.setObjectName("periodFilter")
-        self.period_filter.setAccessibleName(self.tr("Charges period"))
-        self.period_filter.setToolTip(self.tr("Only charges in this period (local dates)"))
-        for preset, _days in PRESETS:
-            self.period_filter.addItem(_tr(preset))
-        today = QDate.currentDate()
-        self.date_from = QDateEdit(today.addDays(-29))
-        self.date_from.setObjectName("dateFrom")
-        self.date_from.setAccessibleName(self.tr("Charges from date"))
-        self.date_to = QDateEdit(today)
-        self.date_to.setObjectName("dateTo")
-        self.date_to.setAccessibleName(self.tr("Charges to date"))
-        for edit in (self.date_from, self.date_to):
-            edit.setCalendarPopup(True)
-            edit.setDisplayFormat(fmt.date_format())
-            edit.setEnabled(False)
-            edit.dateChanged.connect(self._filters_changed)
-        self.date_from.setToolTip(self.tr("First day shown (local date)"))
-        self.date_to.setToolTip(self.tr("Last day shown, included (local date)"))
-        for combo in (self.feature_filter, self.status_filter, self.period_filter):
-            combo.currentIndexChanged.connect(self._filters_changed)
-
-        filters = QHBoxLayout()
-        filters.addWidget(self.feature_filter)
-        filters.addWidget(self.status_filter)
-        filters.addWidget(self.period_filter)
-        filters.addWidget(self.date_from)
-        filters.addWidget(QLabel(self.tr("to")))
-        filters.addWidget(self.date_to)
-        filters.addStretch(1)
-        self.refund_button = QPushButton(self.tr("Refund selected…"))
-        self.refund_button.setObjectName("refundSelected")
-        self.refund_button.setAccessibleName(self.tr("Refund selected charges"))
-        self.refund_button.clicked.connect(self.open_refund_dialog)
-        self._refund_allowed = gate(self.refund_button, actor, Action.REFUND)
-        filters.addWidget(self.refund_button)
-        charges_page = QWidget()
-        charges_layout = QVBoxLayout(charges_page)
-        charges_layout.setContentsMargins(0, 6, 0, 0)
-        charges_layout.addLayout(filters)
-        charges_layout.addWidget(self.charges_table, 1)
-
-        self.reverse_button = QPushButton(self.tr("Reverse…"))
-        self.reverse_button.setObjectName("reverseEntry")
-        self.reverse_button.setAccessibleName(self.tr("Reverse the selected refund or adjustment"))
-        self.reverse_button.clicked.connect(self.open_reverse_dialog)
-        ledger_bar = QHBoxLayout()
-        ledger_bar.addWidget(QLabel(self.tr("Every change is an entry; a mistake is undone by "
-                                            "a compensating entry, never by editing.")), 1)
-        ledger_bar.addWidget(self.reverse_button)
-        ledger_page = QWidget()
-        ledger_layout = QVBoxLayout(ledger_page)
-        ledger_layout.setContentsMargins(0, 6, 0, 0)
-        ledger_layout.addLayout(ledger_bar)
-        ledger_layout.addWidget(self.ledger_table, 1)
+        self._charges: _ChargesPage | None = None
+        self._ledger: _LedgerPage | None = None
+        # What the feature filter lists (or why it could not), kept for the charges
+        # page until it is built.
+        self._features: list[FeatureChoice] | None = None
+        self._features_tip = _tr(FEATURE_TIP)
+        self._refund_allowed = role_decision(actor, Action.REFUND).verdict is not Verdict.DENY
+        self.charges_tab = _page("chargesTab")
+        self.ledger_tab = _page("ledgerTab")
 
         self.lists = QTabWidget()
         self.lists.setObjectName("accountLists")
@@ -409,15 +405,12 @@ class AccountDetail(QWidget):
         self.lists.setDocumentMode(True)
         # Alt+G, Alt+C, Alt+L go straight to a list.
         self.lists.addTab(self.grants_table, self.tr("&Grants"))
-        self.lists.addTab(charges_page, self.tr("&Charges"))
-        self.lists.addTab(ledger_page, self.tr("&Ledger"))
+        self.lists.addTab(self.charges_tab, self.tr("&Charges"))
+        self.lists.addTab(self.ledger_tab, self.tr("&Ledger"))
         # The charts are built (and pyqtgraph imported, half a second) the first time
         # the tab is shown, not before: most account views never need them.
         self.usage: AccountCharts | None = None
-        self.usage_tab = QWidget()
-        self.usage_tab.setObjectName("usageTab")
-        usage_layout = QVBoxLayout(self.usage_tab)
-        usage_layout.setContentsMargins(0, 0, 0, 0)
+        self.usage_tab = _page("usageTab")
         self.lists.addTab(self.usage_tab, self.tr("&Usage"))
         self.lists.currentChanged.connect(self._list_shown)
 
@@ -435,11 +428,87 @@ class AccountDetail(QWidget):
 
         for model in (self.grants, self.charges, self.ledger):
             model.load_failed.connect(self._show_message)
-        for table in (self.charges_table, self.ledger_table):
-            table.selectionModel().selectionChanged.connect(self._update_actions)
-            table.model().modelReset.connect(self._update_actions)
-        self._size_columns()
-        self._update_actions()
+        self._size_columns(self.grants_table)
+
+    # -- the pages built on first use ------------------------------------------------------
+
+    @property
+    def charges_table(self) -> CopyableTable:
+        return self._charges_page().table
+
+    @property
+    def feature_filter(self) -> QComboBox:
+        return self._charges_page().feature_filter
+
+    @property
+    def status_filter(self) -> QComboBox:
+        return self._charges_page().status_filter
+
+    @property
+    def period_filter(self) -> QComboBox:
+        return self._charges_page().period_filter
+
+    @property
+    def date_from(self) -> QDateEdit:
+        return self._charges_page().date_from
+
+    @property
+    def date_to(self) -> QDateEdit:
+        return self._charges_page().date_to
+
+    @property
+    def refund_button(self) -> QPushButton:
+        return self._charges_page().refund_button
+
+    @property
+    def ledger_table(self) -> CopyableTable:
+        return self._ledger_page().table
+
+    @property
+    def reverse_button(self) -> QPushButton:
+        return self._ledger_page().reverse_button
+
+    @property
+    def built_lists(self) -> list[str]:
+        """The kinds of list whose page is built ("grants" always; "charges" and
+        "ledger" once shown or used)."""
+        return ["grants", *(["charges"] if self._charges is not None else []),
+                *(["ledger"] if self._ledger is not None else [])]
+
+    def _charges_page(self) -> _ChargesPage:
+        if self._charges is None:
+            page = self._charges = self._build_charges()
+            self._hook_table(page.table, self.charges)
+            page.feature_filter.setToolTip(self._features_tip)
+            if self._features is not None:
+                fill_feature_combo(page.feature_filter, self._features)
+            for combo in (page.feature_filter, page.status_filter, page.period_filter):
+                combo.currentIndexChanged.connect(self._filters_changed)
+            for edit in (page.date_from, page.date_to):
+                edit.dateChanged.connect(self._filters_changed)
+            page.refund_button.clicked.connect(self.open_refund_dialog)
+            gate(page.refund_button, self._actor, Action.REFUND)
+            page.table.selectionModel().selectionChanged.connect(self._update_actions)
+            self.charges.modelReset.connect(self._update_actions)
+            self._size_columns(page.table)
+            self.stretch_reason(page.table.horizontalHeader())
+            self._update_actions()
+            self.header_ready.emit("charges", page.table.horizontalHeader())
+        return self._charges
+
+    def _ledger_page(self) -> _LedgerPage:
+        if self._ledger is None:
+            page = self._ledger = self._build_ledger()
+            self._hook_table(page.table, self.ledger)
+            page.reverse_button.clicked.connect(self.open_reverse_dialog)
+            page.table.selectionModel().selectionChanged.connect(self._update_actions)
+            self.ledger.modelReset.connect(self._update_actions)
+            self._size_columns(page.table)
+            header = page.table.horizontalHeader()
+            self.stretch_reason(header)
+            self._update_actions()
+            self.header_ready.emit("ledger", header)
+        return self._ledger
 
     # -- what the view does ---------------------------------------------------------
 
@@ -480,10 +549,11 @@ class AccountDetail(QWidget):
         self._load_features()
         for table, model in (
             (self.grants_table, self.grants),
-            (self.charges_table, self.charges),
-            (self.ledger_table, self.ledger),
+            (self._charges.table if self._charges is not None else None, self.charges),
+            (self._ledger.table if self._ledger is not None else None, self.ledger),
         ):
-            self._keep[table] = None
+            if table is not None:
+                self._keep[table] = None
             if isinstance(model, PagedModel):
                 # As many rows as are loaded: a list scrolled past its first page
                 # keeps its place.
@@ -497,12 +567,16 @@ class AccountDetail(QWidget):
 
     def selected_charges(self) -> list[ChargeRow]:
         """The charges with a selected cell, top to bottom."""
-        rows = sorted({i.row() for i in self.charges_table.selectionModel().selectedIndexes()})
+        if self._charges is None:
+            return []  # never shown: nothing selected
+        rows = sorted({i.row() for i in self._charges.table.selectionModel().selectedIndexes()})
         return [self.charges.row_at(r) for r in rows if r < self.charges.rowCount()]
 
     def selected_ledger_entry(self) -> LedgerRow | None:
         """The ledger entry with the current selection, if exactly one row is selected."""
-        rows = {i.row() for i in self.ledger_table.selectionModel().selectedIndexes()}
+        if self._ledger is None:
+            return None  # never shown: nothing selected
+        rows = {i.row() for i in self._ledger.table.selectionModel().selectedIndexes()}
         if len(rows) != 1:
             return None
         row = rows.pop()
@@ -559,27 +633,32 @@ class AccountDetail(QWidget):
 
     @Slot()
     def _update_actions(self) -> None:
-        charges = self.selected_charges()
-        usable = [c for c in charges if refundable(c)]
-        if self._refund_allowed:
-            self.refund_button.setEnabled(bool(usable))
+        # Only the pages built have buttons to update (they are updated when built).
+        if self._charges is not None and self._refund_allowed:
+            button = self._charges.refund_button
+            charges = self.selected_charges()
+            usable = [c for c in charges if refundable(c)]
+            button.setEnabled(bool(usable))
             if usable:
                 total = sum(c.credits for c in usable)
-                self.refund_button.setToolTip(self.tr(
+                button.setToolTip(self.tr(
                     "Refund %Ln selected charge(s), {credits} credits (Ctrl+R)", "",
                     plural(len(usable))).format(credits=fmt.credits_text(total)))
             elif charges:
-                self.refund_button.setToolTip(
+                button.setToolTip(
                     self.tr("The selected charges were already refunded or cost nothing."))
             else:
-                self.refund_button.setToolTip(
+                button.setToolTip(
                     self.tr("Select one or more charges to refund them (Ctrl+R)."))
-        entry = self.selected_ledger_entry()
-        can_reverse = entry is not None and entry.kind in REVERSIBLE
-        self.reverse_button.setEnabled(can_reverse)
-        self.reverse_button.setToolTip(
-            self.tr("Undo the selected refund or adjustment with a compensating entry")
-            if can_reverse else self.tr("Select one refund or adjustment entry in the ledger."))
+        if self._ledger is not None:
+            entry = self.selected_ledger_entry()
+            can_reverse = entry is not None and entry.kind in REVERSIBLE
+            button = self._ledger.reverse_button
+            button.setEnabled(can_reverse)
+            button.setToolTip(
+                self.tr("Undo the selected refund or adjustment with a compensating entry")
+                if can_reverse
+                else self.tr("Select one refund or adjustment entry in the ledger."))
 
     def shutdown(self) -> None:
         """The tab closes: results still on their way are not wanted."""
@@ -596,7 +675,12 @@ class AccountDetail(QWidget):
 
     @Slot(int)
     def _list_shown(self, index: int) -> None:
-        if self.usage is None and self.lists.widget(index) is self.usage_tab:
+        shown = self.lists.widget(index)
+        if shown is self.charges_tab:
+            self._charges_page()
+        elif shown is self.ledger_tab:
+            self._ledger_page()
+        elif self.usage is None and shown is self.usage_tab:
             from .account_charts import AccountCharts
 
             self.usage = AccountCharts(self._db, self._worker, self.account_id,
@@ -607,43 +691,138 @@ class AccountDetail(QWidget):
 
     # -- set-up ---------------------------------------------------------------------------
 
+    def _build_charges(self) -> _ChargesPage:
+        table = list_table(self.charges, "chargesTable", self.tr("Charges of the account"))
+        table.setAccessibleDescription(self.tr(
+            "What the account's generations cost, newest first; Ctrl+R refunds the "
+            "selected charges"))
+        feature_filter = QComboBox()
+        feature_filter.setObjectName("featureFilter")
+        feature_filter.addItem(self.tr("All features"), None)
+        feature_filter.setAccessibleName(self.tr("Feature filter"))
+        # The features arrive from the database when the account opens (load()).
+        feature_filter.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        status_filter = QComboBox()
+        status_filter.setObjectName("statusFilter")
+        status_filter.setAccessibleName(self.tr("Charge status filter"))
+        status_filter.setToolTip(self.tr("Only charges with this outcome"))
+        status_filter.addItem(self.tr("Any status"), None)
+        for code in CHARGE_STATUSES:
+            status_filter.addItem(label(CHARGE_STATUSES, code), code)
+        period_filter = QComboBox()
+        period_filter.setObjectName("periodFilter")
+        period_filter.setAccessibleName(self.tr("Charges period"))
+        period_filter.setToolTip(self.tr("Only charges in this period (local dates)"))
+        for preset, _days in PRESETS:
+            period_filter.addItem(_tr(preset))
+        today = QDate.currentDate()
+        date_from = QDateEdit(today.addDays(-29))
+        date_from.setObjectName("dateFrom")
+        date_from.setAccessibleName(self.tr("Charges from date"))
+        date_to = QDateEdit(today)
+        date_to.setObjectName("dateTo")
+        date_to.setAccessibleName(self.tr("Charges to date"))
+        for edit in (date_from, date_to):
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat(fmt.date_format())
+            edit.setEnabled(False)
+        date_from.setToolTip(self.tr("First day shown (local date)"))
+        date_to.setToolTip(self.tr("Last day shown, included (local date)"))
+        refund_button = QPushButton(self.tr("Refund selected…"))
+        refund_button.setObjectName("refundSelected")
+        refund_button.setAccessibleName(self.tr("Refund selected charges"))
+
+        filters = QHBoxLayout()
+        filters.addWidget(feature_filter)
+        filters.addWidget(status_filter)
+        filters.addWidget(period_filter)
+        filters.addWidget(date_from)
+        filters.addWidget(QLabel(self.tr("to")))
+        filters.addWidget(date_to)
+        filters.addStretch(1)
+        filters.addWidget(refund_button)
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(0, 6, 0, 0)
+        layout.addLayout(filters)
+        layout.addWidget(table, 1)
+        self._fill_page(self.charges_tab, content)
+        self._follow_tabs(feature_filter, status_filter, period_filter, date_from, date_to,
+                          refund_button, table)
+        return _ChargesPage(table, feature_filter, status_filter, period_filter, date_from,
+                            date_to, refund_button)
+
+    def _build_ledger(self) -> _LedgerPage:
+        table = list_table(self.ledger, "ledgerTable", self.tr("Ledger of the account"))
+        table.setAccessibleDescription(self.tr(
+            "Every change of the account's credits, newest first"))
+        reverse_button = QPushButton(self.tr("Reverse…"))
+        reverse_button.setObjectName("reverseEntry")
+        reverse_button.setAccessibleName(self.tr("Reverse the selected refund or adjustment"))
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel(self.tr("Every change is an entry; a mistake is undone by "
+                                     "a compensating entry, never by editing.")), 1)
+        bar.addWidget(reverse_button)
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(0, 6, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(table, 1)
+        self._fill_page(self.ledger_tab, content)
+        self._follow_tabs(reverse_button, table)
+        return _LedgerPage(table, reverse_button)
+
+    @staticmethod
+    def _fill_page(page: QWidget, content: QWidget) -> None:
+        layout = page.layout()
+        assert layout is not None
+        layout.addWidget(content)
+        # Now, not when the event loop gets to it (as a layout shows a widget added to
+        # a page on screen): the page is usable at once, from the keyboard too.
+        content.show()
+
+    def _follow_tabs(self, *widgets: QWidget) -> None:
+        """Tab goes from the lists' tabs to ``widgets`` in turn: a page built later
+        would otherwise come last in the window's Tab order."""
+        previous: QWidget = self.lists.tabBar()
+        for widget in widgets:
+            QWidget.setTabOrder(previous, widget)
+            previous = widget
+
     def _table(self, model: LoadingModel, name: str, accessible: str) -> CopyableTable:
-        table = CopyableTable()
-        table.setObjectName(name)
-        table.setAccessibleName(accessible)
-        table.setModel(model)
+        table = list_table(model, name, accessible)
+        self._hook_table(table, model)
+        return table
+
+    def _hook_table(self, table: CopyableTable, model: LoadingModel) -> None:
+        """Keep the table's selection and scroll position across a refresh."""
         model.modelAboutToBeReset.connect(lambda t=table, m=model: self._capture_view(t, m))
         model.page_loaded.connect(lambda t=table, m=model: self._restore_current(t, m))
         model.load_failed.connect(lambda _message, t=table: self._keep.pop(t, None))
-        return table
 
-    def _size_columns(self) -> None:
+    def _size_columns(self, table: CopyableTable) -> None:
+        """Widths for typical contents, before any row is loaded."""
         metrics = self.fontMetrics()
         # A wide date and time in the locale's form (two-digit day and month, afternoon).
         moment = datetime(2026, 12, 28, 22, 58, tzinfo=UTC)
         day, when = fmt.local_date(moment), fmt.local_datetime(moment)
-        samples = {
-            self.grants_table: ("Adjustment #100000", "1,000,000", "1,000,000", day, when),
-            self.charges_table: (when, "Video transcription", "imagen-ultra",
-                                 "1,000", "Succeeded", "provider_timeout", "Yes, 1,000"),
-            self.ledger_table: (when, "Plan credits", "+100,000",
-                                "Adjustment #100000", "Ada Administrator",
-                                "Usage: Video transcription", "vtr_0000004000",
-                                "1,000,000"),
-        }
-        for table, texts in samples.items():
-            header = table.horizontalHeader()
-            model = table.model()
-            for column, sample in enumerate(texts):
-                title = str(model.headerData(column, Qt.Orientation.Horizontal))
-                width = max(metrics.horizontalAdvance(sample),
-                            header.fontMetrics().horizontalAdvance(title)) + 24
-                header.resizeSection(column, width)
-        # The running balance is a number: it stays beside the others, and the reason
-        # (the longest text) takes the room left.
-        ledger_header = self.ledger_table.horizontalHeader()
-        ledger_header.setStretchLastSection(False)
-        ledger_header.setSectionResizeMode(COL_L_REASON, QHeaderView.ResizeMode.Stretch)
+        model = table.model()
+        texts: tuple[str, ...] = ()
+        if model is self.grants:
+            texts = ("Adjustment #100000", "1,000,000", "1,000,000", day, when)
+        elif model is self.charges:
+            texts = (when, "Video transcription", "imagen-ultra", "1,000", "Succeeded",
+                     "provider_timeout", "Yes, 1,000")
+        elif model is self.ledger:
+            texts = (when, "Plan credits", "+100,000", "Adjustment #100000",
+                     "Ada Administrator", "Usage: Video transcription", "vtr_0000004000",
+                     "1,000,000")
+        header = table.horizontalHeader()
+        for column, sample in enumerate(texts):
+            title = str(model.headerData(column, Qt.Orientation.Horizontal))
+            width = max(metrics.horizontalAdvance(sample),
+                        header.fontMetrics().horizontalAdvance(title)) + 24
+            header.resizeSection(column, width)
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -708,8 +887,13 @@ class AccountDetail(QWidget):
     @Slot(object)
     def _features_arrived(self, features: list[FeatureChoice]) -> None:
         self._features_job = None
-        kept = fill_feature_combo(self.feature_filter, features)
-        self.feature_filter.setToolTip(_tr(FEATURE_TIP))
+        self._features = list(features)
+        self._features_tip = _tr(FEATURE_TIP)
+        if self._charges is None:
+            return  # listed when the charges page is built
+        combo = self._charges.feature_filter
+        kept = fill_feature_combo(combo, features)
+        combo.setToolTip(self._features_tip)
         if not kept:
             # The chosen feature is gone from the database: list every feature.
             self._filters_changed()
@@ -718,7 +902,9 @@ class AccountDetail(QWidget):
     def _features_failed(self, message: str) -> None:
         # The charges still list (all features); only the choice is missing.
         self._features_job = None
-        self.feature_filter.setToolTip(_tr(FEATURES_FAILED_TIP).format(message=message))
+        self._features_tip = _tr(FEATURES_FAILED_TIP).format(message=message)
+        if self._charges is not None:
+            self._charges.feature_filter.setToolTip(self._features_tip)
 
     def _style_message(self) -> None:
         theme.set_style_sheet(self.message, f"color: {theme.css('danger')};")
@@ -729,14 +915,27 @@ class AccountDetail(QWidget):
             self._style_message()
         super().changeEvent(event)
 
+    def stretch_reason(self, header: QHeaderView) -> None:
+        """Let the reason column of the charges or the ledger take the room left (the
+        longest text), not the last column ("Refunded", the running balance: short).
+        Again after a remembered layout is restored: it may come from a version that
+        stretched the last column."""
+        model = header.model()
+        column = COL_C_REASON if model is self.charges else \
+            COL_L_REASON if model is self.ledger else None
+        if column is not None:
+            header.setStretchLastSection(False)
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
+
     def headers(self) -> dict[str, QHeaderView]:
-        """The lists' headers by kind ("grants", "charges", "ledger"): their widths and
-        order are remembered per kind, for every account alike."""
-        return {
-            "grants": self.grants_table.horizontalHeader(),
-            "charges": self.charges_table.horizontalHeader(),
-            "ledger": self.ledger_table.horizontalHeader(),
-        }
+        """The headers of the lists built so far by kind ("grants", "charges",
+        "ledger"): their widths and order are remembered per kind, for every account
+        alike. A list built later announces its header with ``header_ready``."""
+        tables = {"grants": self.grants_table,
+                  "charges": self._charges.table if self._charges is not None else None,
+                  "ledger": self._ledger.table if self._ledger is not None else None}
+        return {kind: table.horizontalHeader() for kind, table in tables.items()
+                if table is not None}
 
     @Slot(str)
     def _show_message(self, message: str) -> None:
@@ -757,13 +956,17 @@ class AccountDetail(QWidget):
     # -- filters ---------------------------------------------------------------------------
 
     def _current_filter(self) -> ChargeFilter:
-        preset = self.period_filter.currentIndex()
+        page = self._charges
+        if page is None:
+            # The filters' first choices: every feature and status, any time.
+            return ChargeFilter()
+        preset = page.period_filter.currentIndex()
         start: datetime | None = None
         end: datetime | None = None
         today = datetime.now(UTC).astimezone().date()
         if preset == CUSTOM:
-            first = self.date_from.date().toPython()
-            last = self.date_to.date().toPython()
+            first = page.date_from.date().toPython()
+            last = page.date_to.date().toPython()
             assert isinstance(first, date) and isinstance(last, date)
             start = _local_midnight(first)
             end = _local_midnight(last + timedelta(days=1))
@@ -772,8 +975,8 @@ class AccountDetail(QWidget):
             if days is not None:
                 start = _local_midnight(today - timedelta(days=days))
         return ChargeFilter(
-            feature=self.feature_filter.currentData(),
-            status=self.status_filter.currentData(),
+            feature=page.feature_filter.currentData(),
+            status=page.status_filter.currentData(),
             start=start,
             end=end,
         )

@@ -6,7 +6,8 @@ charges; see :mod:`account_filters`), the accounts table (paged, sorted in SQL b
 header click), below it the accounts opened with Enter or a double-click, one tab
 each (see :mod:`account_detail`; Ctrl+W closes one, Ctrl+PgDown and Ctrl+PgUp move
 between them, F5 reads the current one again), and a status bar naming the database,
-the signed-in staff member and how many accounts are loaded. Every database call
+the signed-in staff member and how many accounts are loaded (a message too long for
+it is elided, whole in its tooltip). Every database call
 runs through the window's :class:`~credits_desktop.ui.workers.Worker`; failures are
 shown as a plain message in a bar above the table, with a button to try again.
 
@@ -46,6 +47,7 @@ from PySide6.QtCore import (
     QEvent,
     QModelIndex,
     QObject,
+    QRect,
     QSettings,
     Qt,
     QTimer,
@@ -61,6 +63,7 @@ from PySide6.QtGui import (
     QKeySequence,
     QPainter,
     QPaintEvent,
+    QResizeEvent,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -74,7 +77,11 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
+    QSizeGrip,
     QSplitter,
+    QStatusBar,
+    QStyle,
+    QStyleOption,
     QTableView,
     QTabWidget,
     QToolBar,
@@ -106,9 +113,10 @@ from .i18n import plural
 from .incident_dialog import IncidentDialog
 from .live import BACKOFF_SECONDS, POLL_INTERVAL_MS, ChangeWatcher
 from .role_gate import gate
+from .table_models import RELAYOUT_EVENTS, RowDelegate
 from .workers import Worker
 
-__all__ = ["SEARCH_DELAY_MS", "USER_GUIDE", "AccountsTable", "MainWindow"]
+__all__ = ["SEARCH_DELAY_MS", "USER_GUIDE", "AccountsTable", "MainWindow", "MessageStatusBar"]
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +132,6 @@ SEARCH_DELAY_MS = 200
 SEARCH_PLACEHOLDER = str(QT_TRANSLATE_NOOP("MainWindow", "Search by email, name or account id"))
 # The share of the window's height the open accounts get when the first one opens.
 DETAIL_SHARE = 0.62
-
-# Room between a right-aligned number and the left-aligned text of the next column.
-TABLE_STYLE = "QTableView::item { padding-left: 2px; padding-right: 6px; }"
 
 # View > Sort accounts by: the columns' titles, each with its own Alt+letter (and
 # Alt+1… as shortcut, in column order); the keyboard's way to what a header click does.
@@ -173,11 +178,22 @@ SAMPLE_MOMENT = datetime(2026, 12, 28, 22, 58, tzinfo=UTC)
 
 
 class AccountsTable(QTableView):
-    """The accounts table; says why it is empty instead of showing a blank grid."""
+    """The accounts table; says why it is empty instead of showing a blank grid.
+
+    Its cells are painted by a :class:`~credits_desktop.ui.table_models.RowDelegate`
+    (one Python call a cell instead of a ``data()`` call per role), with the padding
+    between columns its own: no style sheet, which would route every cell through
+    Qt's style sheet style (a quarter of the repaint's cost).
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._placeholder = ""
+        self.row_delegate = RowDelegate(self)
+        self.setItemDelegate(self.row_delegate)
+        # The rows stay where they are when the table gets shorter (an account opens
+        # below it) or taller: only the part newly shown is painted, not all of it.
+        self.viewport().setAttribute(Qt.WidgetAttribute.WA_StaticContents)
 
     def set_placeholder(self, text: str) -> None:
         if text != self._placeholder:
@@ -191,6 +207,19 @@ class AccountsTable(QTableView):
     @property
     def placeholder(self) -> str:
         return self._placeholder
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        model = self.model()
+        if self._placeholder and (model is None or model.rowCount() == 0):
+            # The placeholder is centred: it moves with the size (static contents).
+            self.viewport().update()
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() in RELAYOUT_EVENTS:
+            # Texts measured in the old font would be elided wrongly.
+            self.row_delegate.forget_layout()
+        super().changeEvent(event)
 
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
@@ -206,6 +235,80 @@ class AccountsTable(QTableView):
                 self._placeholder,
             )
             painter.end()
+
+
+class MessageStatusBar(QStatusBar):
+    """A status bar whose messages (``showMessage``) are elided to the room left of the
+    permanent widgets, instead of being cut off by them; the whole message is its
+    tooltip while shown."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        # QStatusBar does not tell which widgets are permanent; they are kept here.
+        self._permanent: list[QWidget] = []
+        self.messageChanged.connect(self.setToolTip)
+
+    def message_rect(self) -> QRect:
+        """Where the message is written: as QStatusBar places it, up to the first
+        permanent widget shown (or the size grip)."""
+        rtl = self.layoutDirection() == Qt.LayoutDirection.RightToLeft
+        left, right = 6, self.width() - 12
+        grip = self.findChild(QSizeGrip)
+        if grip is not None and grip.isVisible():
+            if rtl:
+                left = grip.x() + grip.width()
+            else:
+                right = grip.x()
+        permanent = [w for w in self._permanent if w.isVisible()]
+        if permanent:
+            first = max(permanent, key=lambda w: w.x()) if rtl \
+                else min(permanent, key=lambda w: w.x())
+            if rtl:
+                left = max(left, first.x() + first.width() + 8)
+            else:
+                right = min(right, first.x() - 8)
+        return QRect(left, 0, max(right - left, 0), self.height())
+
+    def addPermanentWidget(self, widget: QWidget, stretch: int | None = 0) -> None:
+        super().addPermanentWidget(widget, stretch or 0)
+        self._permanent.append(widget)
+
+    def removeWidget(self, widget: QWidget) -> None:
+        super().removeWidget(widget)
+        if widget in self._permanent:
+            self._permanent.remove(widget)
+
+    def shown_message(self) -> str:
+        """The message as written on screen (elided to fit)."""
+        message = self.currentMessage()
+        if not message:
+            return ""
+        return self.fontMetrics().elidedText(message, Qt.TextElideMode.ElideRight,
+                                             self.message_rect().width())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        if not self.currentMessage():
+            super().paintEvent(event)
+            return
+        # What QStatusBar paints with a message, but elided: its panel, the frames of
+        # the permanent widgets (the others are hidden meanwhile), then the message.
+        painter = QPainter(self)
+        option = QStyleOption()
+        option.initFrom(self)
+        style = self.style()
+        style.drawPrimitive(QStyle.PrimitiveElement.PE_PanelStatusBar, option, painter, self)
+        for widget in self._permanent:
+            if widget.isVisible():
+                frame = QStyleOption()
+                frame.rect = widget.geometry().adjusted(-2, -1, 2, 1)
+                frame.palette = self.palette()
+                style.drawPrimitive(QStyle.PrimitiveElement.PE_FrameStatusBarItem, frame,
+                                    painter, widget)
+        painter.setPen(self.palette().windowText().color())
+        painter.drawText(self.message_rect(),
+                         int(Qt.AlignmentFlag.AlignLeading | Qt.AlignmentFlag.AlignVCenter
+                             | Qt.TextFlag.TextSingleLine), self.shown_message())
+        painter.end()
 
 
 class MainWindow(QMainWindow):
@@ -380,7 +483,6 @@ class MainWindow(QMainWindow):
         # Tab leaves the table (the arrows move within it), instead of walking every cell.
         table.setTabKeyNavigation(False)
         table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        table.setStyleSheet(TABLE_STYLE)
         vertical = table.verticalHeader()
         vertical.hide()
         vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
@@ -569,7 +671,9 @@ class MainWindow(QMainWindow):
         return menu
 
     def _set_up_status_bar(self) -> None:
-        status = self.statusBar()
+        status = MessageStatusBar(self)
+        status.setObjectName("statusBar")
+        self.setStatusBar(status)
         url = self._db.display_url()
         self.database_label = QLabel(_elide_middle(url, 70))
         self.database_label.setObjectName("statusDatabase")
@@ -647,10 +751,17 @@ class MainWindow(QMainWindow):
         detail = AccountDetail(self._db, self.worker, account_id, name, actor=self._actor,
                                page_size=self._detail_page_size)
         if self._settings is not None:
-            # Column widths and order per list kind, the same for every account.
+            # Column widths and order per list kind, the same for every account; the
+            # charges and ledger as their pages are built (on first show).
+            settings = self._settings
+
+            def keep(kind: str, header: QHeaderView, d: AccountDetail = detail) -> None:
+                remembered.keep_header(header, settings, DETAIL_HEADER_KEY.format(kind=kind))
+                d.stretch_reason(header)
+
             for kind, header in detail.headers().items():
-                remembered.keep_header(header, self._settings,
-                                       DETAIL_HEADER_KEY.format(kind=kind))
+                keep(kind, header)
+            detail.header_ready.connect(keep)
         detail.summary_loaded.connect(lambda _s, d=detail: self._retitle(d))
         detail.summary_loaded.connect(
             lambda s, d=detail: self.watcher.note_seen(d.account_id, s.change_seq)

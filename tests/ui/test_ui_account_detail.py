@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from PySide6.QtCore import QCoreApplication, QDate, QItemSelectionModel, QModelIndex, Qt
-from PySide6.QtWidgets import QApplication
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QHeaderView
 from pytestqt.qtbot import QtBot
 from services.factories import World, charge, refund
 
@@ -16,6 +17,8 @@ from credits_desktop.services.queries import account_summary, ledger_page
 from credits_desktop.ui import formatting as fmt
 from credits_desktop.ui.account_detail import CUSTOM, AccountDetail, reset_text
 from credits_desktop.ui.detail_models import (
+    COL_C_REASON,
+    COL_C_REFUNDED,
     ChargeFilter,
     ChargesModel,
     GrantsModel,
@@ -175,6 +178,60 @@ def test_filters_by_status_feature_and_dates(
                     and model.filter.start > world.t0 and not model.is_loading)
     wait_loaded(qtbot, model)
     assert model.rowCount() == 0
+
+
+def test_the_charges_and_ledger_pages_are_built_when_first_shown(
+    qtbot: QtBot, world: World, make_window: MakeWindow
+) -> None:
+    with_charges(world)
+    window, detail = open_first(qtbot, make_window)
+    # The grants show first; the charges and the ledger are read as the account opens,
+    # but their pages wait until they are shown.
+    assert detail.lists.currentIndex() == 0
+    assert detail.built_lists == ["grants"]
+    assert detail.charges.rowCount() == PAGE and detail.ledger.rowCount() == PAGE
+    assert detail.selected_charges() == [] and detail.selected_ledger_entry() is None
+    assert list(detail.headers()) == ["grants"]
+    built: list[str] = []
+    detail.header_ready.connect(lambda kind, _header: built.append(kind))
+
+    # Alt+C: the charges page, usable at once (shown, its filters listing the features
+    # read when the account opened, the charges already loaded).
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+    QTest.keyClick(detail.lists, Qt.Key.Key_C, Qt.KeyboardModifier.AltModifier)
+    assert detail.lists.currentIndex() == 1 and built == ["charges"]
+    assert detail.charges_table.isVisible() and detail.feature_filter.isVisible()
+    assert detail.feature_filter.findData("url_brief") > 0
+    assert detail.charges_table.model() is detail.charges
+    assert not detail.refund_button.isEnabled()
+    detail.charges_table.selectRow(detail.charges.rowCount() - 1)
+    assert detail.selected_charges() == [detail.charges.row_at(detail.charges.rowCount() - 1)]
+
+    # Used before it is shown (F5 keeps its place, a shortcut acts on it): built then.
+    assert detail.reverse_button is not None and built == ["charges", "ledger"]
+    assert list(detail.headers()) == ["grants", "charges", "ledger"]
+    detail.lists.setCurrentIndex(2)
+    assert detail.ledger_table.isVisible() and built == ["charges", "ledger"]
+
+
+def test_the_failure_reason_takes_the_room_left_not_refunded(
+    qtbot: QtBot, world: World, make_window: MakeWindow
+) -> None:
+    with_charges(world)
+    window, detail = open_first(qtbot, make_window)
+    window.resize(1400, 800)
+    detail.lists.setCurrentIndex(1)
+    QApplication.processEvents()
+    header = detail.charges_table.horizontalHeader()
+    assert not header.stretchLastSection()
+    assert header.sectionResizeMode(COL_C_REASON) == QHeaderView.ResizeMode.Stretch
+    assert header.sectionSize(COL_C_REASON) > header.sectionSize(COL_C_REFUNDED)
+    # The last column ends where the table does: no empty space, no cut-off column.
+    last = header.sectionViewportPosition(COL_C_REFUNDED) + header.sectionSize(COL_C_REFUNDED)
+    assert last == detail.charges_table.viewport().width()
+    assert "Yes, 40" in [detail.charges.index(r, COL_C_REFUNDED).data()
+                         for r in range(detail.charges.rowCount())]
 
 
 def test_a_newer_filter_wins_over_an_older_one_still_loading(

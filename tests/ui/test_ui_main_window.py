@@ -24,7 +24,7 @@ from credits_desktop.services.queries import (
 )
 from credits_desktop.store.database import Database
 from credits_desktop.ui.accounts_model import COL_NAME, COL_TOTAL
-from credits_desktop.ui.main_window import SEARCH_PLACEHOLDER, MainWindow
+from credits_desktop.ui.main_window import SEARCH_PLACEHOLDER, MainWindow, MessageStatusBar
 from credits_desktop.ui.workers import DATABASE_TROUBLE
 
 from .conftest import AddAccounts, MakeWindow
@@ -261,6 +261,44 @@ def test_a_failing_query_shows_a_plain_message_and_no_traceback(
         broken.close()
 
 
+def test_a_long_status_message_is_elided_before_the_staff_and_whole_in_its_tooltip(
+    qtbot: QtBot, make_window: MakeWindow
+) -> None:
+    window = make_window()
+    window.resize(900, 600)
+    window.show()
+    qtbot.waitExposed(window)
+    wait_idle(qtbot, window)
+    status = window.statusBar()
+    assert isinstance(status, MessageStatusBar)
+    message = ("This change had already been saved; it was not applied twice. Refunded "
+               "1,234 credits on 12 charges of Andersson & O'Brien Marketing Co. after "
+               "the incident of the image feature")
+    status.showMessage(message, 10_000)
+    QApplication.processEvents()
+    # The message as given (the tests and screen readers read it whole), in the tooltip
+    # too; on screen it ends with "…" before the signed-in staff member.
+    assert status.currentMessage() == message and status.toolTip() == message
+    shown = status.shown_message()
+    assert shown.endswith("…") and message.startswith(shown[:-1].rstrip())
+    area = status.message_rect()
+    assert area.right() < window.staff_label.x()
+    assert status.fontMetrics().horizontalAdvance(shown) <= area.width()
+    # What is painted is the elided text: its ink ends where that text ends.
+    image = status.grab().toImage()
+    background = image.pixelColor(area.right(), 1)
+    inked = [x for x in range(area.left(), area.right() + 1)
+             if any(image.pixelColor(x, y) != background for y in range(image.height()))]
+    text_end = area.left() + status.fontMetrics().horizontalAdvance(shown)
+    assert inked and text_end - 12 <= inked[-1] <= text_end + 1
+
+    # A short message is shown whole; once it goes, so does the tooltip.
+    status.showMessage("Connection restored", 10_000)
+    assert status.shown_message() == "Connection restored"
+    status.clearMessage()
+    assert status.toolTip() == "" and window.count_label.isVisible()
+
+
 @pytest.mark.parametrize("role_user", ["finance", "admin"])
 def test_the_status_bar_names_the_role(
     qtbot: QtBot, world: World, make_window: MakeWindow, role_user: str
@@ -341,8 +379,10 @@ def test_every_text_of_the_window_goes_through_the_translation(
     qtbot.waitUntil(lambda: window.model.rowCount() == 3 and not window.model.is_loading)
     detail = window.open_account(window.model.account(0))
     qtbot.waitUntil(lambda: detail.summary is not None and not detail.is_loading)
-    # Selections and filters change tooltips: these too.
+    # Selections and filters change tooltips: these too. (Selecting builds the charges
+    # and ledger pages, which wait for their first showing otherwise.)
     detail.charges_table.selectAll()
+    detail.ledger_table.selectRow(0)
     about = window.open_about()
     qtbot.waitUntil(lambda: not about.loading)
     data = {world.db.display_url(), about.revision.text()}
