@@ -17,6 +17,7 @@ across a daylight-saving change a second time.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 
@@ -49,6 +50,8 @@ def app_locale() -> QLocale:
     return effective_locale(QLocale())
 
 
+# Tables format thousands of dates while painting: the pattern is rewritten once.
+@functools.lru_cache(maxsize=64)
 def _four_digit_year(pattern: str) -> str:
     """``pattern`` with a short year field widened to four digits; quoted literal text
     (``'de'`` in some locales' patterns) is left alone."""
