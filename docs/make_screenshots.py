@@ -16,8 +16,7 @@ their public methods, as three staff members in turn:
 Every shot waits for its data with real conditions (the worker's jobs, the models'
 loading state, the dialogs' previews), never with a fixed pause, and the script stops
 with a message if one does not arrive (or if a dialog does not say what the guide says
-it does). Windows are 1280x800 (the account's Usage tab makes the window taller: that
-is its minimum height); the application is started as ``credits-desktop`` starts it, in
+it does). Windows are 1280x800; the application is started as ``credits-desktop`` starts it, in
 English (United States), in the light palette, with times in UTC so the pictures do not
 depend on the machine. The demo data, the accounts picked and the steps are the same on
 every run within the same hour; the demo's history ends at the start of that hour, so
@@ -433,12 +432,10 @@ def support_shots(db: Database, actor: Actor, account: tuple[int, str, str],
         usage.set_range(RangePreset.LAST_90_DAYS)
         usage.apart_box.setChecked(True)
         quiet_status(window)
-        # The Usage tab needs more than 800 pixels: the window grows to its minimum.
         shots.save(window, "account-usage.png",
                    lambda: usage.data is not None and not usage.is_loading, "the usage charts")
 
-        # Every failed charge still waiting, across all accounts (the account's tab
-        # closed: while open, its Usage tab keeps the window taller).
+        # Every failed charge still waiting, across all accounts.
         window.close_account_tab(window.tabs.indexOf(detail))
         flush()
         window.resize(*WINDOW_SIZE)
@@ -560,10 +557,6 @@ def manager_shots(db: Database, actor: Actor, requester: Actor, shots: Shots) ->
 
         dashboard = open_worklist(window, "dashboard")
         assert isinstance(dashboard, DashboardView)
-        # A few more rows of top accounts than the window's default split leaves.
-        flush()
-        total = sum(dashboard.splitter.sizes())
-        dashboard.splitter.setSizes([total - 190, 190])
         shots.save(window, "dashboard.png",
                    lambda: dashboard.top is not None and dashboard.usage is not None
                    and not dashboard.is_loading, "the dashboard")
