@@ -25,7 +25,10 @@ Why batches of several accounts rather than one transaction per account: a one-h
 outage touches one or two charges on each of thousands of accounts, and a transaction
 per account spent most of its time on the commit and the operation's bookkeeping
 (about 40 ms each on PostgreSQL, so over a minute for a one-hour outage of the
-100,000-account demo). Each account still gets its own audit row.
+100,000-account demo). Each account still gets its own audit row. Within a batch the
+work is set-wise too (``refunds.apply_refunds``): about 20 statements whatever its
+number of charges and accounts, where refunding account by account, charge by charge,
+took about 14 per charge.
 
 Permission: the batches check :attr:`Action.INCIDENT_REFUND` (finance, manager,
 admin) rather than going through ``refund_decision``. Incident refunds are allowed
@@ -48,7 +51,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, distinct, exists, func, select
+from sqlalchemy import ColumnElement, distinct, exists, func, insert, select
 from sqlalchemy.orm import Session
 
 from credits_desktop.domain.permissions import Action, Role, decide
@@ -82,7 +85,7 @@ from .operations import (
     perform,
 )
 from .reasons import RefundReason
-from .refunds import MAX_CHARGES_PER_REFUND, apply_refund
+from .refunds import MAX_CHARGES_PER_REFUND, apply_refunds
 from .validation import to_utc
 
 __all__ = [
@@ -416,15 +419,18 @@ def _refund_batch(ctx: WriteContext, request: dict[str, Any],
     wanted: list[tuple[int, list[int]]] = request["charges"]
     ids = [charge_id for _, charge_ids in wanted for charge_id in charge_ids]
     # The accounts are locked: nobody can refund their charges until this commits.
-    charges = {
-        c.id: c
-        for c in ctx.session.scalars(select(UsageCharge).where(UsageCharge.id.in_(ids)))
-    }
-    refunded = set(ctx.session.scalars(select(Refund.charge_id).where(
-        Refund.charge_id.in_(ids))))
+    charges: dict[int, UsageCharge] = {}
+    refunded: set[int] = set()
+    for loaded, refund_of in ctx.session.execute(
+        select(UsageCharge, Refund.charge_id)
+        .outerjoin(Refund, Refund.charge_id == UsageCharge.id)
+        .where(UsageCharge.id.in_(ids))
+    ):
+        charges[loaded.id] = loaded
+        if refund_of is not None:
+            refunded.add(loaded.id)
     skipped: list[int] = []
-    total = 0
-    several = len(wanted) > 1
+    work: list[tuple[int, list[tuple[UsageCharge, int]]]] = []
     for account_id, charge_ids in wanted:
         plan = []
         for charge_id in charge_ids:
@@ -434,11 +440,14 @@ def _refund_batch(ctx: WriteContext, request: dict[str, Any],
                 skipped.append(charge_id)
                 continue
             plan.append((charge, charge.credits))
-        if not plan:
-            continue
-        outcome = apply_refund(
-            ctx, {"account_id": account_id, "reason_code": request["reason_code"]}, plan
-        )
+        if plan:
+            work.append((account_id, plan))
+    # All the batch's accounts at once: a few statements for the whole batch rather
+    # than a dozen per charge (see refunds.apply_refunds).
+    outcomes = apply_refunds(ctx, request["reason_code"], work) if work else []
+    total = 0
+    audits: list[dict[str, Any]] = []
+    for (account_id, plan), outcome in zip(work, outcomes, strict=True):
         total += outcome.credits
         name = ctx.accounts[account_id].name
         captured.extend(
@@ -447,14 +456,18 @@ def _refund_batch(ctx: WriteContext, request: dict[str, Any],
                         model=c.model, credits=amount, operation_id=ctx.operation.id)
             for c, amount in plan
         )
-        if several:
-            # perform() audits an operation of several accounts without an account;
-            # each account's own audit trail still shows what happened to it.
-            ctx.session.add(AuditEvent(
-                at=ctx.at, actor_id=ctx.staff.id, action=ACTION, outcome="applied",
-                account_id=account_id, operation_id=ctx.operation.id,
-                detail=f"Incident {request['ticket']}: {outcome.message}"[:2000],
-            ))
+        audits.append({
+            "at": ctx.at, "actor_id": ctx.staff.id, "action": ACTION, "outcome": "applied",
+            "account_id": account_id, "operation_id": ctx.operation.id,
+            "detail": f"Incident {request['ticket']}: {outcome.message}"[:2000],
+        })
+    if len(wanted) > 1 and audits:
+        # perform() audits an operation of several accounts without an account; each
+        # account's own audit trail still shows what happened to it. One statement
+        # with a list of rows (they are not read back in this transaction), without
+        # flushing the balances first: they are written once, at commit.
+        with ctx.session.no_autoflush:
+            ctx.session.execute(insert(AuditEvent), audits)
     if not captured:
         raise _NothingLeft("Every charge of this batch was refunded meanwhile.")
     return Outcome(

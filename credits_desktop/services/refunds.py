@@ -7,7 +7,8 @@ otherwise into a new non-expiring refund grant (``domain.grants.plan_refund``).
 Within the acting role's limit (on the refund's total) a refund applies at once;
 above it, or when a charge in it did not fail, it becomes a request for approval.
 An applied refund also goes into the usage rollup (``services.rollups``), in the same
-transaction.
+transaction. :func:`apply_refunds` carries out the refunds of many accounts at once (an
+incident batch) in a number of statements that does not grow with them.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
-from credits_desktop.domain.grants import GrantView, plan_refund
+from credits_desktop.domain.grants import GrantSource, GrantView, Placement, plan_refund
 from credits_desktop.domain.permissions import Action, Decision, Verdict, decide
 from credits_desktop.store.database import Database
 from credits_desktop.store.models import (
+    CreditGrant,
     LedgerEntry,
     Operation,
     Refund,
@@ -33,7 +35,7 @@ from credits_desktop.store.models import (
 from . import rollups
 from . import validation as v
 from .approvals_queue import create_request
-from .book import grant_view
+from .book import AccountBook, grant_view, open_books
 from .errors import AlreadyRefunded, InvalidInput, NotFound, PermissionDenied, RuleBroken
 from .operations import Actor, Outcome, WriteContext, perform
 from .reasons import RefundReason
@@ -165,14 +167,17 @@ def checked_items(ctx: WriteContext, payload: dict[str, Any]) -> list[tuple[Usag
     """The charges with the amount to refund, refusing anything that breaks a rule."""
     account_id = payload["account_id"]
     ids = [row[0] for row in payload["items"]]
-    charges = {
-        c.id: c
-        for c in ctx.session.scalars(select(UsageCharge).where(UsageCharge.id.in_(ids)))
-    }
-    done = {
-        r.charge_id: r
-        for r in ctx.session.scalars(select(Refund).where(Refund.charge_id.in_(ids)))
-    }
+    charges: dict[int, UsageCharge] = {}
+    done: dict[int, Refund] = {}
+    # The charges with their refunds, if any, in one query.
+    for loaded, made in ctx.session.execute(
+        select(UsageCharge, Refund)
+        .outerjoin(Refund, Refund.charge_id == UsageCharge.id)
+        .where(UsageCharge.id.in_(ids))
+    ):
+        charges[loaded.id] = loaded
+        if made is not None:
+            done[loaded.id] = made
     plan: list[tuple[UsageCharge, int]] = []
     for charge_id, wanted in payload["items"]:
         charge = charges.get(charge_id)
@@ -216,42 +221,117 @@ def apply_refund(
     """Carry out a validated refund (also used when a request is approved)."""
     if plan is None:
         plan = checked_items(ctx, payload)
-    account_id = payload["account_id"]
-    book = ctx.book(account_id)
-    total = 0
-    for charge, amount in plan:
-        draws = _draws_of(ctx, charge)
-        placements = plan_refund(draws, amount, ctx.at)
-        book.place(placements, "refund", ctx.at, charge_id=charge.id)
-        ctx.session.add(
-            Refund(
-                charge_id=charge.id,
-                account_id=account_id,
-                credits=amount,
-                reason_code=payload["reason_code"],
-                operation_id=ctx.operation.id,
-                created_at=ctx.at,
-            )
-        )
+    return apply_refunds(ctx, payload["reason_code"], [(payload["account_id"], plan)])[0]
+
+
+def apply_refunds(
+    ctx: WriteContext,
+    reason_code: str,
+    work: Sequence[tuple[int, Sequence[tuple[UsageCharge, int]]]],
+) -> list[Outcome]:
+    """Carry out validated refunds of one or several locked accounts: ``work`` holds,
+    per account, its ``(charge, credits to refund)``; one outcome per account comes back.
+
+    The rows are those of refunding each charge in turn, but the statements do not grow
+    with the number of charges or accounts: the charges' draws and the accounts' grants
+    and plans are read in a few queries; the refunds go in as one statement (a list of
+    rows), the new refund grants with one flush (empty, as the database wants them:
+    their ledger entries fill them), then one upsert per rollup table and the ledger
+    entries as one statement; the grants' and accounts' new figures are written by the
+    transaction's last flush, with what the caller adds.
+    """
+    session = ctx.session
+    charges = [charge for _, plan in work for charge, _ in plan]
+    drawn = _drawn(ctx, charges)
+    # The drawn grants that have been emptied since come with the books' grants.
+    missing = sorted({a for a, _ in work if a not in ctx.books})
+    ctx.books.update(open_books(
+        session, [ctx.accounts[a] for a in missing], actor_id=ctx.staff.id,
+        operation_id=ctx.operation.id, reason=ctx.operation.reason,
+        reference=ctx.operation.reference, roll_until=ctx.at,
+        system_actor_id=ctx.system_actor_id,
+        also_grants=(grant for rows in drawn.values() for grant, _ in rows),
+    ))
+    draws = _draws(ctx, charges, drawn)
+    steps: list[tuple[AccountBook, UsageCharge, list[Placement], CreditGrant | None]] = []
+    refunds: list[dict[str, Any]] = []
+    rolled: list[tuple[UsageCharge, int, str]] = []
+    for account_id, plan in work:
+        book = ctx.books[account_id]
+        for charge, amount in plan:
+            placements = plan_refund(draws[charge.id], amount, ctx.at)
+            # Credits whose grant has expired come back in a new refund grant: opened
+            # now, filled once the flush below has given it an id.
+            fresh = next((book.open_grant(GrantSource.REFUND, p.credits, ctx.at)
+                          for p in placements if p.grant_id is None), None)
+            steps.append((book, charge, placements, fresh))
+            refunds.append({
+                "charge_id": charge.id, "account_id": account_id, "credits": amount,
+                "reason_code": reason_code, "operation_id": ctx.operation.id,
+                "created_at": ctx.at,
+            })
+            rolled.append((charge, amount, book.plan().code))
+    # The refund rows as one statement with a list of rows: nothing reads them back as
+    # objects in this transaction, and the session would add a cost per object. Then
+    # the rollup, which flushes (the new grants get their ids) and wants its source rows
+    # in first. The balances only change after it, so that each account is updated
+    # once, at commit, rather than here and again then.
+    if refunds:
+        session.execute(insert(Refund), refunds)
+    rollups.add_refunds_of(session, rolled, ctx.at)
+    entries: list[dict[str, Any]] = []
+    for book, charge, placements, fresh in steps:
+        book.place(placements, "refund", ctx.at, charge_id=charge.id, refund_grant=fresh,
+                   into=entries)
         if charge.status == "failed":
-            ctx.accounts[account_id].unrefunded_failed -= 1
-        total += amount
-    book.touch(ctx.at)
-    account = ctx.accounts[account_id]
-    rollups.add_refunds(ctx.session, plan, rollups.plan_code_of(ctx.session, account), ctx.at)
-    return Outcome(
-        status="applied",
-        message=f"Refunded {total:,} credits on {len(plan)} charge(s).",
-        credits=total,
-    )
+            book.account.unrefunded_failed -= 1
+    if entries:
+        # Like the refunds, one statement with a list of rows; the grants and balances
+        # they change are written at commit (the database checks them against the
+        # ledger then).
+        with session.no_autoflush:
+            session.execute(insert(LedgerEntry), entries)
+    for account_id, _ in work:
+        ctx.books[account_id].touch(ctx.at)
+    outcomes = []
+    for _, plan in work:
+        total = sum(amount for _, amount in plan)
+        outcomes.append(Outcome(status="applied", credits=total,
+                                message=f"Refunded {total:,} credits on {len(plan)} charge(s)."))
+    return outcomes
 
 
-def _draws_of(ctx: WriteContext, charge: UsageCharge) -> list[tuple[GrantView, int]]:
-    """The grants a charge drew from, in the order drawn, with the credits from each."""
-    rows = ctx.session.execute(
-        select(LedgerEntry.grant_id, LedgerEntry.delta)
-        .where(LedgerEntry.charge_id == charge.id, LedgerEntry.kind == "charge")
-        .order_by(LedgerEntry.id)
-    ).all()
-    book = ctx.book(charge.account_id)
-    return [(grant_view(book.grant(grant_id)), -delta) for grant_id, delta in rows]
+def _drawn(ctx: WriteContext, charges: Sequence[UsageCharge]) -> dict[int, list[tuple[int, int]]]:
+    """For each charge, the grants it drew from, in the order drawn, with the credits
+    from each: (grant id, credits), in one query."""
+    found: dict[int, list[tuple[int, int]]] = {c.id: [] for c in charges}
+    if charges:
+        rows = ctx.session.execute(
+            select(LedgerEntry.charge_id, LedgerEntry.grant_id, LedgerEntry.delta)
+            .where(LedgerEntry.charge_id.in_(sorted(found)), LedgerEntry.kind == "charge")
+            .order_by(LedgerEntry.charge_id, LedgerEntry.id)
+        )
+        for charge_id, grant_id, delta in rows:
+            if charge_id is not None:
+                found[charge_id].append((grant_id, -delta))
+    return found
+
+
+def _draws(ctx: WriteContext, charges: Sequence[UsageCharge],
+           drawn: dict[int, list[tuple[int, int]]]) -> dict[int, list[tuple[GrantView, int]]]:
+    """``drawn`` with each grant's view, as ``plan_refund`` takes it. A drawn grant that
+    a book does not hold (one opened before, without it) is read with the others in one
+    query."""
+    account_of = {c.id: c.account_id for c in charges}
+    unheld = sorted({grant for charge_id, rows in drawn.items() for grant, _ in rows
+                     if grant not in ctx.books[account_of[charge_id]].grants()})
+    # While referenced here the identity map holds them (weakly otherwise), so
+    # AccountBook.grant below takes each from it without a query.
+    loaded = list(ctx.session.scalars(
+        select(CreditGrant).where(CreditGrant.id.in_(unheld)))) if unheld else []
+    assert len(loaded) == len(unheld), "every drawn grant exists (foreign key)"
+    return {
+        charge_id: [(grant_view(ctx.books[account_of[charge_id]].grant(grant)), credits)
+                    for grant, credits in rows]
+        for charge_id, rows in drawn.items()
+    }

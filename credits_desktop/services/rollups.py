@@ -5,15 +5,17 @@ Three tables (``store.models``): ``usage_daily_account`` (account, UTC day, feat
 refund, feature, plan). Every figure is an exact integer sum, and is kept exact two ways:
 
 * **Maintenance.** Every charge (``charges.record_charge``), refund
-  (``refunds.apply_refund``, which approvals and incident refunds also use) and reversal
+  (``refunds.apply_refunds``, which approvals and incident refunds also use) and reversal
   of a refund (``reversals.apply_reversal``) adds its deltas to the rows it changes, in
   its own transaction, with an upsert that adds (``INSERT … ON CONFLICT DO UPDATE SET
-  x = x + excluded.x``). Refunding charge C adds the credits to ``refunded_credits`` of
-  C's day and feature (and model and plan), and one refund of those credits to
-  ``refunds_daily`` on the refund's day; reversing that refund subtracts the same on
-  the reversal's day. Adjustments, purchases and period roll-overs do not touch usage.
-  The rows each write touches are upserted in a fixed order (table, then key) so that
-  concurrent writers on PostgreSQL queue rather than deadlock.
+  x = x + excluded.x``), one statement per rollup table with the list of rows (an
+  incident batch sums the deltas of all its accounts first). Refunding charge C adds
+  the credits to ``refunded_credits`` of C's day and feature (and model and plan), and
+  one refund of those credits to ``refunds_daily`` on the refund's day; reversing that
+  refund subtracts the same on the reversal's day. Adjustments, purchases and period
+  roll-overs do not touch usage. The rows each write touches are upserted in a fixed
+  order (table, then key) so that concurrent writers on PostgreSQL queue rather than
+  deadlock.
 * **Backfill.** A database that had charges before the rollup existed (migration
   0002) holds in the setting ``rollup_backfill`` the last charge, refund and reversal
   id of that moment (the *watermark*) and how far the backfill has got. Rows above
@@ -84,6 +86,7 @@ __all__ = [
     "add_charge",
     "add_refund_reversal",
     "add_refunds",
+    "add_refunds_of",
     "backfill_statements",
     "build_chunk",
     "build_rollups",
@@ -288,12 +291,14 @@ def _upsert(session: Session, table: Table, keys: tuple[str, ...], measures: tup
         return
     values = [dict(zip(keys, key, strict=True)) | dict(zip(measures, row, strict=True))
               for key, row in sorted(rows.items())]
-    stmt = _insert(session, table).values(values)
+    stmt = _insert(session, table)
     stmt = stmt.on_conflict_do_update(
         index_elements=[table.c[k] for k in keys],
         set_={m: table.c[m] + stmt.excluded[m] for m in measures},
     )
-    session.execute(stmt)
+    # One statement with a list of rows: the same SQL every time (compiled once, cached),
+    # sent as one batch (psycopg pipelines it, sqlite3 loops in C), in key order.
+    session.execute(stmt, values)
 
 
 def add_charge(session: Session, charge: UsageCharge, plan_code: str) -> None:
@@ -306,8 +311,17 @@ def add_charge(session: Session, charge: UsageCharge, plan_code: str) -> None:
 def add_refunds(session: Session, refunded: Iterable[tuple[UsageCharge, int]],
                 plan_code: str, at: datetime) -> None:
     """Add refunds made at ``at``: ``(charge, credits refunded)`` of one account."""
+    add_refunds_of(session, ((charge, credits, plan_code) for charge, credits in refunded), at)
+
+
+def add_refunds_of(session: Session, refunded: Iterable[tuple[UsageCharge, int, str]],
+                   at: datetime) -> None:
+    """Add refunds made at ``at`` on any number of accounts: ``(charge, credits refunded,
+    the plan code of the charge's account)``. The deltas are summed per rollup row first,
+    so each rollup table takes one upsert statement (with its list of rows) however
+    many refunds there are."""
     deltas = _Deltas()
-    for charge, credits in refunded:
+    for charge, credits, plan_code in refunded:
         deltas.refund(charge, credits, plan_code, at, +1)
     deltas.apply(session)
 

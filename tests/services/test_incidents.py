@@ -9,13 +9,17 @@ again, or raced by someone refunding a charge by hand; and touch nothing else.
 from __future__ import annotations
 
 import csv
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, func, select, text
+from conftest import only_on
+from sqlalchemy import bindparam, event, func, select, text
 
 from credits_desktop.services.accounts import set_staff_active
 from credits_desktop.services.errors import InvalidInput, PermissionDenied
@@ -27,6 +31,8 @@ from credits_desktop.services.incidents import (
     run_incident,
     write_incident_csv,
 )
+from credits_desktop.services.purchases import buy_package
+from credits_desktop.store.database import Database
 from credits_desktop.store.models import (
     ApprovalRequest,
     AuditEvent,
@@ -37,6 +43,7 @@ from credits_desktop.store.models import (
 from credits_desktop.store.types import UTCDateTime
 
 from .factories import (
+    T0,
     World,
     assert_invariants,
     assert_nothing_written,
@@ -45,13 +52,21 @@ from .factories import (
     charge,
     denied_audits,
     fetch,
+    grants_of,
+    key,
+    ledger_of,
     open_account,
     refund,
 )
+from .pg_logins import staff_logins
 
 START = datetime(2026, 1, 10, 10, 0, tzinfo=UTC)
 END = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
 RUN_AT = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
+# After the January period: the charges' plan grants have expired (their credits come back
+# as new refund grants) and each account rolls into February on the way.
+LATE = datetime(2026, 2, 5, 9, 0, tzinfo=UTC)
+FEB_START = datetime(2026, 2, 1, tzinfo=UTC)
 SCOPE = IncidentScope("ad_image", None, START, END)
 
 
@@ -448,3 +463,147 @@ def test_a_run_whose_staff_member_is_deactivated_stops_with_what_is_done(
     rest = run_incident(world.db, world.manager, SCOPE, incident_ref="INC-11", at=RUN_AT)
     assert rest.charges_refunded == len(outage.ids) - 8
     assert [r.charge_id for r in _refunds(world)] == sorted(outage.ids)
+
+
+# -- cost -----------------------------------------------------------------------------
+
+
+@contextmanager
+def _statements(db: Database) -> Iterator[Counter[str]]:
+    """The statements sent on ``db``'s write engine meanwhile, by their first three words
+    (a statement run with a list of rows counts once: it is sent as one)."""
+    sent: Counter[str] = Counter()
+
+    def count(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any,
+              executemany: bool) -> None:
+        sent[" ".join(statement.split()[:3])] += 1
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield sent
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
+SHAPE = [(25, "flux-fast"), (40, None), (60, "imagen-ultra")]
+
+
+def _failing_accounts(world: World, count: int, feature: str, tag: str, *,
+                      buyer: bool = False) -> list[int]:
+    """``count`` new accounts alike (Starter, no purchase), each with the failed charges of
+    :data:`SHAPE` of ``feature`` in the window. With ``buyer`` the first one bought 500
+    credits and used 450 of its plan's 500 before: its failed charges drew from both."""
+    ids = [open_account(world.db, world.platform, name=f"{tag} {i}", email=f"{tag}{i}@x.test")
+           for i in range(count)]
+    if buyer:
+        buy_package(world.db, world.platform, account_id=ids[0], package_code="pack_500",
+                    payment_reference=key("pay"), idempotency_key=key("buy"), at=T0)
+        charge(world, 450, account_id=ids[0], feature_code=feature, status="succeeded",
+               at=START - timedelta(minutes=1))
+    for account in ids:
+        for i, (cost, model) in enumerate(SHAPE):
+            charge(world, cost, account_id=account, feature_code=feature, model=model,
+                   at=START + timedelta(minutes=10 * (i + 1)))
+    return ids
+
+
+def test_a_batch_costs_a_fixed_number_of_statements_however_many_charges(
+    world: World
+) -> None:
+    # Two incidents, one batch each: 2 accounts (6 charges), then 7 accounts (21
+    # charges), alike otherwise. Each account rolls into February on the way and every
+    # charge's credits come back as a new refund grant, so every path of a batch runs.
+    small = _failing_accounts(world, 2, "video_script", "Small")
+    big = _failing_accounts(world, 7, "url_brief", "Big")
+    sent: dict[str, Counter[str]] = {}
+    for feature, ids in (("video_script", small), ("url_brief", big)):
+        scope = IncidentScope(feature, None, START, END)
+        with _statements(world.db) as counted:
+            summary = run_incident(world.db, world.finance, scope, incident_ref=f"INC-{feature}",
+                                   batch_size=1_000, at=LATE)
+        assert summary.complete and len(summary.operation_ids) == 1
+        assert summary.charges_refunded == len(SHAPE) * len(ids)
+        sent[feature] = counted
+        for account in ids:
+            sources = Counter(g.source for g in grants_of(world.db, account))
+            assert sources == {"plan": 2, "refund": len(SHAPE)}
+    # SQLite cannot hand back the ids of a multi-row insert in order, so SQLAlchemy
+    # inserts new grants there one at a time (in process, no round trip); on
+    # PostgreSQL they go in as one statement like every other kind of row.
+    grants = "INSERT INTO credit_grants"
+    if world.db.is_postgresql:
+        assert sent["url_brief"][grants] == sent["video_script"][grants]
+    else:
+        assert sent["url_brief"][grants] == 7 * 4 and sent["video_script"][grants] == 2 * 4
+    for counted in sent.values():
+        del counted[grants]
+    assert sent["url_brief"] == sent["video_script"]
+    # About 30 for the batch, with the run's listing and its closing audit row; the
+    # code before batching sent about 14 per charge (~300 here).
+    assert sum(sent["url_brief"].values()) <= 35, sorted(sent["url_brief"].items())
+    assert_invariants(world.db, full=True)
+
+
+def _shape_of(world: World, account: int) -> dict[str, Any]:
+    """What refunds did to an account, without ids, times of writing or references."""
+    grants = grants_of(world.db, account)
+    position = {g.id: i for i, g in enumerate(grants)}
+    charges = {c: i for i, c in enumerate(fetch(world.db, select(UsageCharge.id).where(
+        UsageCharge.account_id == account).order_by(UsageCharge.id)))}
+    return {
+        "balances": balances(world.db, account),
+        "grants": [(g.source, g.granted, g.remaining, g.expires_at, g.period_start)
+                   for g in grants],
+        "ledger": [(e.kind, e.delta, position[e.grant_id],
+                    None if e.charge_id is None else charges[e.charge_id])
+                   for e in ledger_of(world.db, account)],
+        "refunds": sorted((charges[r.charge_id], r.credits, r.reason_code) for r in fetch(
+            world.db, select(Refund).where(Refund.account_id == account))),
+    }
+
+
+def test_a_batch_writes_what_refunding_each_account_on_its_own_writes(world: World) -> None:
+    # Accounts alike: three refunded by one incident batch, three by a manager's refund
+    # of each account's charges. Run after the period ended (rolls and refund grants),
+    # with a purchase on the first of each set (credits back to a live grant too).
+    batched = _failing_accounts(world, 3, "video_script", "Batched", buyer=True)
+    alone = _failing_accounts(world, 3, "url_brief", "Alone", buyer=True)
+    summary = run_incident(world.db, world.manager, IncidentScope("video_script", None, START,
+                                                                  END),
+                           incident_ref="INC-SAME", batch_size=1_000, at=LATE)
+    assert summary.charges_refunded == 9 and len(summary.operation_ids) == 1
+    for account in alone:
+        ids = fetch(world.db, select(UsageCharge.id).where(
+            UsageCharge.account_id == account, UsageCharge.status == "failed"))
+        assert refund(world, world.manager, *ids, account_id=account, at=LATE).status == \
+            "applied"
+    for mine, theirs in zip(batched, alone, strict=True):
+        assert _shape_of(world, mine) == _shape_of(world, theirs)
+    buyer = _shape_of(world, batched[0])
+    assert {(kind, source) for kind, _, g, _ in buyer["ledger"] if kind == "refund"
+            for source in [buyer["grants"][g][0]]} == {("refund", "refund"),
+                                                        ("refund", "purchase")}
+    assert_invariants(world.db, full=True)
+
+
+@only_on("postgresql")
+def test_a_run_as_a_finance_login_passes_the_database_rules(world: World,
+                                                            db_url: str) -> None:
+    # The batched writes (grants inserted empty and filled, rolls of several accounts in
+    # one flush, rows sent in lists) satisfy the rules PostgreSQL holds for staff logins.
+    outage = _outage(world)
+    with staff_logins(world, db_url) as logins:
+        finance = logins.finance
+        summary = run_incident(finance.db, finance.actor, SCOPE, incident_ref="INC-DB",
+                               batch_size=8, at=LATE)
+        assert summary.complete and summary.charges_refunded == len(outage.ids)
+    assert [r.charge_id for r in _refunds(world)] == sorted(outage.ids)
+    # Every account rolled into February as the system, and got refund grants.
+    for account in outage.accounts:
+        grants = grants_of(world.db, account)
+        assert any(g.period_start == FEB_START for g in grants)
+        assert any(g.source == "refund" for g in grants)
+    made_by = {e.actor_id for e in fetch(world.db, select(AuditEvent).where(
+        AuditEvent.action == "incident_refund"))}
+    assert made_by == {finance.actor.staff_id}
+    assert_invariants(world.db, full=True)

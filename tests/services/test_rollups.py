@@ -34,7 +34,7 @@ from alembic import command
 from conftest import only_on
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.orm import Session
 
 from credits_desktop.bootstrap import prepare_database
@@ -323,6 +323,37 @@ def test_an_incident_refund_counts_every_charge_it_refunds(world: World) -> None
     assert rows["refunds_daily"] == {(JAN_13, "ad_image", "starter"): (1, 40),
                                      (JAN_13, "ad_image", "pro"): (2, 80)}
     assert rows["usage_daily"][(JAN_10, "ad_image", "", "pro")] == (2, 80, 2, 80, 80)
+
+
+def test_one_incident_batch_upserts_each_rollup_table_once(world: World) -> None:
+    # Charges on two days, with and without a model, of accounts on two plans: many
+    # rollup rows, all refunded in one batch, one statement per rollup table.
+    pro = open_account(world.db, world.platform, name="Pro", email="p@pro.test",
+                       plan_code="pro")
+    for hours, account, model in ((1, world.account_id, None), (2, pro, "flux-fast"),
+                                  (26, pro, None), (27, world.account_id, "flux-fast")):
+        charge(world, 40, status="failed", account_id=account, model=model,
+               at=world.at(hours=hours))
+    scope = IncidentScope("ad_image", None, world.at(), world.at(days=2))
+    sent: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(" ".join(statement.split()[:3]))
+
+    event.listen(world.db.engine, "before_cursor_execute", count)
+    try:
+        summary = run_incident(world.db, world.finance, scope, incident_ref="INC-2",
+                               batch_size=1_000, at=world.at(days=3))
+    finally:
+        event.remove(world.db.engine, "before_cursor_execute", count)
+    assert summary.charges_refunded == 4 and len(summary.operation_ids) == 1
+    for table in ("usage_daily_account", "usage_daily", "refunds_daily"):
+        assert sent.count(f"INSERT INTO {table}") == 1, table
+    rows = assert_rollups_exact(world.db)
+    assert rows["refunds_daily"] == {(JAN_13, "ad_image", "starter"): (2, 80),
+                                     (JAN_13, "ad_image", "pro"): (2, 80)}
+    assert rows["usage_daily"][(date(2026, 1, 11), "ad_image", "flux-fast", "starter")] == (
+        1, 40, 1, 40, 40)
 
 
 def test_a_reversed_refund_is_taken_out_on_the_reversal_day(world: World) -> None:

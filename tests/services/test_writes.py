@@ -13,7 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
 
 from credits_desktop.services.accounts import (
     create_account,
@@ -23,6 +24,12 @@ from credits_desktop.services.accounts import (
 )
 from credits_desktop.services.adjustments import adjust_purchased
 from credits_desktop.services.approvals import approve_request, reject_request
+from credits_desktop.services.book import (
+    AccountBook,
+    lock_accounts,
+    open_books,
+    roll_books,
+)
 from credits_desktop.services.charges import record_charge
 from credits_desktop.services.errors import (
     AlreadyRefunded,
@@ -32,7 +39,7 @@ from credits_desktop.services.errors import (
     PermissionDenied,
     RuleBroken,
 )
-from credits_desktop.services.operations import Actor
+from credits_desktop.services.operations import Actor, system_actor_id
 from credits_desktop.services.periods import roll_periods
 from credits_desktop.services.purchases import buy_package
 from credits_desktop.services.refunds import RefundItem, refund_charges
@@ -270,6 +277,83 @@ def test_roll_covers_every_account_in_batches(world: World) -> None:
         open_account(world.db, world.platform, name=f"Shop {n}", email=f"s{n}@shop.test")
     result = roll_periods(world.db, world.admin, until=FEB_START, batch_size=2)
     assert result == RollResult(accounts_rolled=4, grants_created=4, credits_expired=4 * 500)
+
+
+def _period_shape(w: World, account_id: int) -> tuple[Any, ...]:
+    """An account's grants, ledger and cached figures, without ids or who wrote them."""
+    grants = grants_of(w.db, account_id)
+    position = {g.id: i for i, g in enumerate(grants)}
+    account = fetch(w.db, select(Account).where(Account.id == account_id))[0]
+    return (
+        [(g.source, g.granted, g.remaining, g.created_at, g.expires_at, g.period_start)
+         for g in grants],
+        [(e.kind, e.delta, position[e.grant_id], e.created_at, e.reason)
+         for e in ledger_of(w.db, account_id)],
+        (account.period_start, account.period_end, account.plan_balance,
+         account.purchased_balance, account.refund_balance),
+    )
+
+
+def test_rolling_several_books_at_once_writes_what_rolling_each_writes(world: World) -> None:
+    # Two sets of accounts alike (billing days 1, 15 and 31; some credits used): one
+    # rolled an account at a time, the other together, over three to four periods.
+    def opened(tag: str) -> list[int]:
+        ids = []
+        for day in (1, 15, 31):
+            account = open_account(world.db, world.platform, name=f"{tag} {day}",
+                                   email=f"{tag.lower()}{day}@x.test", billing_day=day)
+            charge(world, 100 + day, status="succeeded", account_id=account,
+                   at=world.at(hours=2))
+            ids.append(account)
+        return ids
+
+    alone, together = opened("Alone"), opened("Together")
+    until = datetime(2026, 4, 20, tzinfo=UTC)
+
+    def roll(session: Session, ids: list[int], at_once: bool) -> list[tuple[int, int]]:
+        system = system_actor_id(session)
+        accounts = lock_accounts(session, ids)
+        books = [AccountBook(session, accounts[i], actor_id=system, operation_id=None,
+                             reason="roll", reference=None) for i in ids]
+        if at_once:
+            return roll_books(books, until, system)
+        return [book.roll_to(until, system) for book in books]
+
+    one_by_one = world.db.write(lambda s: roll(s, alone, False))
+    at_once = world.db.write(lambda s: roll(s, together, True))
+    assert at_once == one_by_one
+    assert [created for created, _ in at_once] == [3, 4, 3]  # Feb-Apr; Jan 15-Apr 15; Jan 31-Mar 31
+    for mine, theirs in zip(alone, together, strict=True):
+        assert _period_shape(world, mine) == _period_shape(world, theirs)
+    assert_invariants(world.db, full=True)
+
+
+def test_books_opened_together_read_grants_and_plans_in_two_queries(world: World) -> None:
+    ids = [world.account_id, *(
+        open_account(world.db, world.platform, name=f"Shop {n}", email=f"s{n}@shop.test",
+                     plan_code="pro" if n % 2 else "starter") for n in range(4))]
+    sent: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    def work(session: Session) -> dict[int, AccountBook]:
+        accounts = lock_accounts(session, ids)
+        system = system_actor_id(session)
+        event.listen(world.db.engine, "before_cursor_execute", count)
+        try:
+            # Within January: nothing to roll, so only the reads.
+            return open_books(session, list(accounts.values()), actor_id=world.admin.staff_id,
+                              operation_id=None, reason="test", reference=None,
+                              roll_until=world.at(days=5), system_actor_id=system)
+        finally:
+            event.remove(world.db.engine, "before_cursor_execute", count)
+
+    books = world.db.write(work)
+    assert len(sent) == 2
+    assert sorted(books) == sorted(ids)
+    assert [g.source for g in books[world.account_id].grants().values()] == ["plan", "purchase"]
+    assert {books[i].plan().code for i in ids} == {"starter", "pro"}
 
 
 def test_charge_at_the_exact_period_end_draws_from_the_new_period(world: World) -> None:
