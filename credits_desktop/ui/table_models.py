@@ -80,10 +80,18 @@ class RowsModel(QAbstractTableModel):
         self._rows: list[Any] = []
 
     def row_at(self, row: int) -> Any:
-        return self._rows[row]
+        return self.unpack(self._rows[row])
 
     def rows(self) -> list[Any]:
-        return list(self._rows)
+        if type(self).unpack is RowsModel.unpack:
+            return list(self._rows)
+        return [self.unpack(stored) for stored in self._rows]
+
+    def unpack(self, stored: Any) -> Any:
+        """The row an item of ``_rows`` stands for: the item itself, unless a model keeps
+        its rows in another form (``display``, ``tooltip`` and ``foreground`` are then
+        given that form; see AccountsModel)."""
+        return stored
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008 (Qt default)
         return 0 if parent.isValid() else len(self._rows)
@@ -125,7 +133,7 @@ class RowsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self.display(row, column)
         if role == ROW_ROLE:
-            return row
+            return self.unpack(row)
         if role == Qt.ItemDataRole.TextAlignmentRole:
             return self.alignment(column)
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -151,8 +159,8 @@ class RowsModel(QAbstractTableModel):
         return getattr(row, "id", None)
 
     def find_key(self, key: object) -> int:
-        for number, row in enumerate(self._rows):
-            if self.row_key(row) == key:
+        for number, stored in enumerate(self._rows):
+            if self.row_key(self.unpack(stored)) == key:
                 return number
         return -1
 

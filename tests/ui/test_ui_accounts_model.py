@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -106,6 +107,23 @@ def test_pages_are_loaded_one_at_a_time_when_asked_for(
     assert len(set(ids)) == 24
     shown = names(model)
     assert shown == sorted(shown, key=str.casefold)
+
+
+def test_loaded_rows_are_not_tracked_by_the_garbage_collector(
+    qtbot: QtBot, world: World, worker: Worker, add_accounts: AddAccounts
+) -> None:
+    # Every full collection walks every tracked object while holding the GIL: with
+    # 100,000 accounts loaded as dataclasses it stalled the GUI thread 50-120 ms while
+    # scrolling. Rows kept as tuples of plain values leave the collector's lists.
+    add_accounts(5)
+    model = make_model(world, worker)
+    model.refresh()
+    wait_loaded(qtbot, model)
+    gc.collect()
+    stored = model._rows
+    assert stored and not any(gc.is_tracked(row) for row in stored)
+    account = model.account(0)
+    assert isinstance(account, AccountRow) and account == model.account(0)
 
 
 def test_a_search_shows_exactly_the_matching_accounts(
