@@ -55,7 +55,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -79,9 +79,9 @@ from common import (  # noqa: E402
     ram_gib,
     staff_actor,
     support_login,
+    wait_until,
 )
 from common import write_section as common_write_section  # noqa: E402
-from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 from sqlalchemy import Engine, Executable, event, func, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
@@ -322,42 +322,6 @@ def prepare_dataset(url: str, *, create: bool = False, accounts: int = 100_000,
 
 
 # -- Qt helpers -------------------------------------------------------------------------
-
-
-def wait_until(done: Callable[[], bool], signals: Sequence[Any], what: str,
-               timeout_ms: int = TIMEOUT_MS) -> None:
-    """Run the event loop until ``done()``, checked whenever one of ``signals`` fires.
-
-    A QEventLoop sleeps in Qt until an event comes; a Python loop of processEvents
-    would hold the GIL and slow down the worker thread that runs the query.
-    """
-    if done():
-        return
-    loop = QEventLoop()
-    expired: list[bool] = []
-
-    def check(*_args: Any) -> None:
-        if done():
-            loop.quit()
-
-    def give_up() -> None:
-        expired.append(True)
-        loop.quit()
-
-    for signal in signals:
-        signal.connect(check)
-    timer = QTimer()
-    timer.setSingleShot(True)
-    timer.timeout.connect(give_up)
-    timer.start(timeout_ms)
-    try:
-        loop.exec()
-    finally:
-        timer.stop()
-        for signal in signals:
-            signal.disconnect(check)
-    if expired and not done():
-        raise SystemExit(f"Timed out waiting for {what}.")
 
 
 @contextmanager

@@ -43,8 +43,9 @@ from common import (  # noqa: E402
     plural,
     rss_mb,
     support_login,
+    wait_until,
 )
-from PySide6.QtCore import QEventLoop, QModelIndex, QTimer  # noqa: E402
+from PySide6.QtCore import QModelIndex  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from credits_desktop.store.database import Database  # noqa: E402
@@ -74,33 +75,7 @@ def peak_mb() -> float:
 
 def wait_for(done: Any, signals: list[Any], what: str) -> None:
     """Runs the event loop (asleep in Qt, not holding the GIL) until ``done()``."""
-    if done():
-        return
-    loop = QEventLoop()
-    expired: list[bool] = []
-
-    def check(*_args: Any) -> None:
-        if done():
-            loop.quit()
-
-    def give_up() -> None:
-        expired.append(True)
-        loop.quit()
-
-    for signal in signals:
-        signal.connect(check)
-    timer = QTimer()
-    timer.setSingleShot(True)
-    timer.timeout.connect(give_up)
-    timer.start(TIMEOUT_MS)
-    try:
-        loop.exec()
-    finally:
-        timer.stop()
-        for signal in signals:
-            signal.disconnect(check)
-    if expired and not done():
-        raise SystemExit(f"Timed out waiting for {what}.")
+    wait_until(done, signals, what, TIMEOUT_MS)
 
 
 def start_desk(url: str) -> tuple[Launcher, MainWindow]:

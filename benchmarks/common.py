@@ -22,10 +22,11 @@ import platform
 import re
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer
+from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
 from sqlalchemy import func, select, text
 
 from credits_desktop.domain.permissions import Role
@@ -234,3 +235,39 @@ def write_section(path: Path, title: str, body: str) -> Path:
         updated = current.rstrip("\n") + "\n\n" + body
     path.write_text(updated.rstrip("\n") + "\n")
     return path
+
+
+def wait_until(done: Callable[[], bool], signals: Sequence[Any], what: str,
+               timeout_ms: int = 120_000) -> None:
+    """Run the event loop until ``done()``, checked whenever one of ``signals`` fires.
+
+    A QEventLoop sleeps in Qt until an event comes; a Python loop of processEvents
+    would hold the GIL and slow down the worker thread that runs the query.
+    """
+    if done():
+        return
+    loop = QEventLoop()
+    expired: list[bool] = []
+
+    def check(*_args: Any) -> None:
+        if done():
+            loop.quit()
+
+    def give_up() -> None:
+        expired.append(True)
+        loop.quit()
+
+    for signal in signals:
+        signal.connect(check)
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(give_up)
+    timer.start(timeout_ms)
+    try:
+        loop.exec()
+    finally:
+        timer.stop()
+        for signal in signals:
+            signal.disconnect(check)
+    if expired and not done():
+        raise SystemExit(f"Timed out waiting for {what}.")
