@@ -45,6 +45,7 @@ from PySide6.QtCore import (
     QDate,
     QEvent,
     QModelIndex,
+    QObject,
     QPointF,
     Qt,
     QTimer,
@@ -163,6 +164,9 @@ BUCKET_COLUMNS: Final = (
     QT_TRANSLATE_NOOP("DashboardView", "Bucket end (included)"),
 )
 FILTER_DELAY_MS: Final = 150
+# The longest the accounts reads wait for the first picture to be painted (a window
+# that is minimised paints nothing).
+PICTURE_WAIT_MS: Final = 250
 MAX_TICKS: Final = 12
 # The least the charts shrink to, and the rows of top accounts always in view.
 CHART_MIN_HEIGHT: Final = 120
@@ -587,6 +591,8 @@ class DashboardView(QWidget):
         self._stale: set[str] = set()
         # The account figures to read once the usage has arrived: (start, end, plan).
         self._accounts_waiting: tuple[date, date, str | None] | None = None
+        # The chart's viewport whose next paint starts the accounts reads.
+        self._picture: QWidget | None = None
         self.usage: UsageOverview | None = None
         self.purchases: PurchasesOverview | None = None
         self.active: Change | None = None
@@ -610,6 +616,10 @@ class DashboardView(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(FILTER_DELAY_MS)
         self._timer.timeout.connect(self._request)
+        self._picture_timer = QTimer(self)
+        self._picture_timer.setSingleShot(True)
+        self._picture_timer.setInterval(PICTURE_WAIT_MS)
+        self._picture_timer.timeout.connect(self._accounts_due)
 
         lower = self._lower = QWidget()
         lower_layout = QVBoxLayout(lower)
@@ -853,6 +863,7 @@ class DashboardView(QWidget):
         """The tab closes: results on their way are not wanted."""
         self._timer.stop()
         self._accounts_waiting = None
+        self._forget_picture()
         for job in self._jobs.values():
             job.discard()
         self._jobs.clear()
@@ -947,6 +958,43 @@ class DashboardView(QWidget):
         job.finished.connect(lambda j=job, n=name: self._part_done(n, j))
         self._jobs[name] = job
 
+    def _accounts_after_picture(self) -> None:
+        """Start the accounts reads once the chart on show has been painted.
+
+        On PostgreSQL those reads are heavy for the server (parallel workers over the
+        per-account rollup): started beside the first paint, they took the cores from
+        the GUI thread and froze the window for up to 90 ms. The paint comes within a
+        turn or two of the event loop; the reads start on the turn after it (or after
+        PICTURE_WAIT_MS if no paint comes), so they lose little time."""
+        self._forget_picture()
+        viewport = self.current_chart().canvas.viewport()
+        if not viewport.isVisible():
+            self._start_accounts()
+            return
+        self._picture = viewport
+        viewport.installEventFilter(self)
+        viewport.update()  # a paint comes even when nothing new was drawn
+        self._picture_timer.start()
+
+    def _forget_picture(self) -> None:
+        self._picture_timer.stop()
+        if self._picture is not None:
+            self._picture.removeEventFilter(self)
+            self._picture = None
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self._picture and event.type() == QEvent.Type.Paint:
+            self._forget_picture()
+            # Queued: the paint (and the rest of this frame) happens first.
+            QTimer.singleShot(0, self, self._accounts_due)
+        return super().eventFilter(watched, event)
+
+    @Slot()
+    def _accounts_due(self) -> None:
+        self._forget_picture()
+        if self._accounts_waiting is not None and "usage" not in self._jobs:
+            self._start_accounts()
+
     def _start_accounts(self) -> None:
         assert self._accounts_waiting is not None
         start, end, plan = self._accounts_waiting
@@ -961,8 +1009,8 @@ class DashboardView(QWidget):
         if self._jobs.get(name) is job:
             del self._jobs[name]
             if name == "usage" and self._accounts_waiting is not None:
-                self._start_accounts()
-        if not self._jobs:
+                self._accounts_after_picture()
+        if not self._jobs and self._accounts_waiting is None:
             if self._failure is None:
                 self._show_loaded()
             self._update_actions()
