@@ -33,6 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import cpu_model, load_average  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from credits_desktop.services import demo_store  # noqa: E402
@@ -57,23 +58,6 @@ class Run:
     load: float  # 1-minute load average when the run started
     check_seconds: float | None
     check_ok: bool | None
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
-def load_average() -> float:
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return float("nan")
 
 
 def progress(stage: str, done: int, total: int) -> None:
